@@ -1,0 +1,161 @@
+"""The ``session-collector`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from importlib import resources
+
+import orjson
+
+from collector import keystore
+from collector.component import Kind
+from collector.config import Config, validate
+from collector.confmap import ConfMap, load_files, parse_yaml
+from collector.errors import ConfigError
+from collector.registry import Registry, builtin_registry
+
+DEFAULT_CONFIG_NAME = "(built-in default config)"
+
+
+def default_config_text() -> str:
+    return resources.files("collector").joinpath("default_config.yaml").read_text("utf-8")
+
+
+def load_config(
+    paths: Sequence[str], overrides: Sequence[str] = (), registry: Registry | None = None
+) -> Config:
+    """Load and validate config files (the built-in default when there are none)."""
+    if paths:
+        conf = load_files(list(paths), list(overrides))
+    else:
+        conf = ConfMap()
+        conf.merge(parse_yaml(default_config_text(), DEFAULT_CONFIG_NAME), DEFAULT_CONFIG_NAME)
+        for assignment in overrides:
+            conf.set(assignment)
+        conf.expand_env()
+    return validate(conf, registry or builtin_registry())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="session-collector",
+        description="Collects Claude Code and Claude Cowork telemetry into sessions and prompts.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def config_args(p: argparse.ArgumentParser, with_set: bool = True) -> None:
+        p.add_argument("--config", action="append", default=[], metavar="FILE",
+                       help="a YAML config file; several are deep-merged in order")
+        if with_set:
+            p.add_argument("--set", action="append", default=[], dest="overrides",
+                           metavar="KEY=VALUE",
+                           help="override one key, e.g. receivers.otlp.endpoint=0.0.0.0:4318")
+
+    run = sub.add_parser("run", help="run the collector")
+    config_args(run)
+    validate_p = sub.add_parser("validate", help="check a configuration and exit")
+    config_args(validate_p)
+    sub.add_parser("components", help="list the available components")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key and print its secret once")
+    create.add_argument("--keys-file", required=True, metavar="FILE")
+    create.add_argument("--org", required=True, help="the organization (tenant) of the key")
+    create.add_argument("--name", required=True, help="what the key is for")
+    create.add_argument("--role", action="append", default=[], dest="roles", metavar="ROLE",
+                        help="a role of the key (repeatable; default: mcp_watch_scan)")
+    create.add_argument("--personal", action="store_true", help="a personal key of --user")
+    create.add_argument("--user", metavar="EMAIL", help="the owner of a personal key")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    list_p = keys_sub.add_parser("list", help="list keys (never their secrets)")
+    list_p.add_argument("--keys-file", required=True, metavar="FILE")
+    list_p.add_argument("--json", action="store_true", help="print a JSON array")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("--keys-file", required=True, metavar="FILE")
+    revoke.add_argument("id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "validate":
+            load_config(args.config, args.overrides)
+            print("config is valid")
+            return 0
+        if args.command == "components":
+            return _components()
+        return _keys(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 2
+    except keystore.KeyStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from collector.service import Service
+    from collector.telemetry import configure_logging
+
+    config = load_config(args.config, args.overrides)
+    configure_logging(config.service.telemetry.logs)
+    service = Service(config, builtin_registry())
+    try:
+        return asyncio.run(service.run())
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _components() -> int:
+    registry = builtin_registry()
+    for kind in Kind:
+        print(f"{kind.value}:")
+        for factory in registry.factories(kind):
+            print(f"  {factory.type:<12} {factory.description}")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "create":
+        key, secret = keystore.create(
+            args.keys_file,
+            org=args.org,
+            name=args.name,
+            roles=args.roles or ["mcp_watch_scan"],
+            personal=args.personal,
+            user=args.user,
+        )
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps({**key.public(), "key": secret}) + b"\n")
+        else:
+            print(f"created key {key.id} for org {key.org} with roles {', '.join(key.roles)}")
+            print(f"secret (shown only now): {secret}")
+        return 0
+    if args.keys_command == "list":
+        keys = keystore.load(args.keys_file)
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps([k.public() for k in keys.values()]) + b"\n")
+            return 0
+        print(f"{'ID':<17} {'ORG':<16} {'NAME':<20} {'ROLES':<28} {'KIND':<9} STATUS")
+        for k in keys.values():
+            kind = "personal" if k.personal else "org"
+            status = f"revoked {k.revoked_at}" if k.revoked_at else "active"
+            print(f"{k.id:<17} {k.org:<16} {k.name:<20} {','.join(k.roles):<28} {kind:<9} "
+                  f"{status}")
+        return 0
+    key = keystore.revoke(args.keys_file, args.id)
+    print(f"revoked key {key.id} ({key.name}, org {key.org})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Errors that cross component boundaries, grouped by what the caller should do.
+
+::
+
+    CollectorError
+    ├── ConfigError                 bad configuration: fix the file, nothing has started
+    └── ConsumerError               a consumer did not take a batch
+        ├── PermanentError          the data is bad: do not retry it (HTTP 400)
+        │   └── PartialRejection    some records were refused, the rest were accepted
+        └── RetryableError          try the same data again later (HTTP 503)
+            └── OverloadError       the collector is saturated (HTTP 429)
+
+Each ``ConsumerError`` says whether it is retryable through the ``retryable`` class flag,
+so retry loops read the flag instead of matching types; receivers map the kinds onto their
+protocol (the OTLP receiver: 400, ``partial_success``, 503 or 429 with ``Retry-After``).
+"""
+
+from __future__ import annotations
+
+
+class CollectorError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(CollectorError):
+    """A configuration problem; ``problems`` holds one line per problem, each naming its key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class ConsumerError(CollectorError):
+    """A consumer refused a batch. ``component`` names the component that refused it."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, component: str = "") -> None:
+        self.message = message
+        self.component = component
+        super().__init__(f"{component}: {message}" if component else message)
+
+
+class PermanentError(ConsumerError):
+    """The data itself is wrong: retrying it will fail the same way."""
+
+    retryable = False
+
+
+class PartialRejection(PermanentError):
+    """``rejected`` records of the batch were refused for good; all the others were accepted."""
+
+    def __init__(self, rejected: int, message: str, *, component: str = "") -> None:
+        self.rejected = rejected
+        super().__init__(message, component=component)
+
+
+class RetryableError(ConsumerError):
+    """A downstream is unavailable or full; the same data may succeed later."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, component: str = "", retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, component=component)
+
+
+class OverloadError(RetryableError):
+    """The collector itself is saturated; the client should slow down."""
+
+
+class DecodeError(PermanentError):
+    """A payload is not a valid OTLP message; ``message`` says where and why."""

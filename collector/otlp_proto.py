@@ -1,0 +1,155 @@
+"""OTLP protobuf <-> :mod:`collector.records`, through the opentelemetry-proto messages."""
+
+from __future__ import annotations
+
+from google.protobuf.message import DecodeError as _ProtoDecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue as PbAnyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue as PbKeyValue
+
+from collector.errors import DecodeError
+from collector.records import AnyValue, Attributes, LogBatch, LogRecord, Resource, Scope
+
+MAX_DEPTH = 64
+
+
+def decode_request(data: bytes) -> list[LogRecord]:
+    """Decode an ``ExportLogsServiceRequest`` into records; :class:`DecodeError` if invalid."""
+    try:
+        request = ExportLogsServiceRequest.FromString(data)
+    except _ProtoDecodeError as exc:
+        raise DecodeError(f"invalid protobuf ExportLogsServiceRequest: {exc}") from None
+    except RecursionError:
+        raise DecodeError("invalid protobuf: nested too deeply") from None
+    return records_from_message(request)
+
+
+def records_from_message(request: ExportLogsServiceRequest) -> list[LogRecord]:
+    records: list[LogRecord] = []
+    append = records.append
+    for rl in request.resource_logs:
+        pb_res = rl.resource
+        resource = Resource(
+            _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url
+        )
+        for sl in rl.scope_logs:
+            pb_scope = sl.scope
+            scope = Scope(
+                pb_scope.name,
+                pb_scope.version,
+                _attributes(pb_scope.attributes),
+                pb_scope.dropped_attributes_count,
+                sl.schema_url,
+            )
+            for lr in sl.log_records:
+                append(
+                    LogRecord(
+                        lr.time_unix_nano,
+                        lr.observed_time_unix_nano,
+                        lr.severity_number,
+                        lr.severity_text,
+                        _value(lr.body, 0) if lr.HasField("body") else None,
+                        _attributes(lr.attributes),
+                        lr.dropped_attributes_count,
+                        lr.flags,
+                        lr.trace_id,
+                        lr.span_id,
+                        lr.event_name,
+                        resource,
+                        scope,
+                    )
+                )
+    return records
+
+
+def _attributes(kvs: object, depth: int = 0) -> Attributes:
+    return {kv.key: _value(kv.value, depth) for kv in kvs}  # type: ignore[attr-defined]
+
+
+def _value(v: PbAnyValue, depth: int) -> AnyValue:
+    kind = v.WhichOneof("value")
+    if kind == "string_value":
+        return v.string_value  # type: ignore[no-any-return]
+    if kind == "int_value":
+        return v.int_value  # type: ignore[no-any-return]
+    if kind == "double_value":
+        return v.double_value  # type: ignore[no-any-return]
+    if kind == "bool_value":
+        return v.bool_value  # type: ignore[no-any-return]
+    if kind is None:
+        return None
+    if depth >= MAX_DEPTH:
+        raise DecodeError(f"AnyValue nested deeper than {MAX_DEPTH} levels")
+    if kind == "array_value":
+        return [_value(x, depth + 1) for x in v.array_value.values]
+    if kind == "kvlist_value":
+        return _attributes(v.kvlist_value.values, depth + 1)
+    return v.bytes_value  # type: ignore[no-any-return]
+
+
+def encode_request(batch: LogBatch) -> bytes:
+    """Encode a batch as a serialized ``ExportLogsServiceRequest``."""
+    return message_from_batch(batch).SerializeToString()  # type: ignore[no-any-return]
+
+
+def message_from_batch(batch: LogBatch) -> ExportLogsServiceRequest:
+    request = ExportLogsServiceRequest()
+    for resource, scopes in batch.grouped():
+        rl = request.resource_logs.add()
+        _fill_attributes(rl.resource.attributes, resource.attributes)
+        rl.resource.dropped_attributes_count = resource.dropped_attributes_count
+        rl.schema_url = resource.schema_url
+        for scope, records in scopes:
+            sl = rl.scope_logs.add()
+            sl.scope.name = scope.name
+            sl.scope.version = scope.version
+            _fill_attributes(sl.scope.attributes, scope.attributes)
+            sl.scope.dropped_attributes_count = scope.dropped_attributes_count
+            sl.schema_url = scope.schema_url
+            for r in records:
+                lr = sl.log_records.add()
+                lr.time_unix_nano = r.time_unix_nano
+                lr.observed_time_unix_nano = r.observed_time_unix_nano
+                lr.severity_number = r.severity_number  # type: ignore[assignment]
+                lr.severity_text = r.severity_text
+                if r.body is not None:
+                    _fill_value(lr.body, r.body)
+                _fill_attributes(lr.attributes, r.attributes)
+                lr.dropped_attributes_count = r.dropped_attributes_count
+                lr.flags = r.flags
+                lr.trace_id = r.trace_id
+                lr.span_id = r.span_id
+                lr.event_name = r.event_name
+    return request
+
+
+def _fill_attributes(target: object, attributes: Attributes) -> None:
+    add = target.add  # type: ignore[attr-defined]
+    for key, value in attributes.items():
+        kv: PbKeyValue = add()
+        kv.key = key
+        if value is not None:
+            _fill_value(kv.value, value)
+
+
+def _fill_value(target: PbAnyValue, value: AnyValue) -> None:
+    if isinstance(value, str):
+        target.string_value = value
+    elif isinstance(value, bool):
+        target.bool_value = value
+    elif isinstance(value, int):
+        target.int_value = value
+    elif isinstance(value, float):
+        target.double_value = value
+    elif isinstance(value, bytes):
+        target.bytes_value = value
+    elif isinstance(value, list):
+        values = target.array_value.values
+        target.array_value.SetInParent()
+        for item in value:
+            _fill_value(values.add(), item)
+    elif isinstance(value, dict):
+        target.kvlist_value.SetInParent()
+        _fill_attributes(target.kvlist_value.values, value)

@@ -1,0 +1,66 @@
+"""``debug`` exporter: logs a summary of each batch, as the OpenTelemetry Collector's does.
+
+``verbosity: basic`` logs counts, ``normal`` adds the event names, ``detailed`` logs every
+record's event name, time and attributes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar, Literal
+
+import structlog
+
+from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
+from collector.records import LogBatch, LogRecord
+
+TYPE = "debug"
+log = structlog.get_logger(__name__)
+
+
+class DebugExporterConfig(ComponentConfig):
+    verbosity: Literal["basic", "normal", "detailed"] = "basic"
+
+
+def create(component_id: ComponentID, config: DebugExporterConfig) -> DebugExporter:
+    return DebugExporter(component_id, config)
+
+
+FACTORY = Factory(
+    Kind.EXPORTER, TYPE, DebugExporterConfig, create, "logs a summary of every batch"
+)
+
+
+def event_name(record: LogRecord) -> str:
+    if record.event_name:
+        return record.event_name
+    if isinstance(record.body, str) and record.body:
+        return record.body
+    name = record.attributes.get("event.name")
+    return name if isinstance(name, str) else ""
+
+
+class DebugExporter:
+    mutates_data: ClassVar[bool] = False
+
+    def __init__(self, component_id: ComponentID, config: DebugExporterConfig) -> None:
+        self.id = component_id
+        self.config = config
+
+    async def start(self, host: Host) -> None:
+        pass
+
+    async def consume(self, batch: LogBatch) -> None:
+        fields: dict[str, object] = {
+            "component": str(self.id), "tenant": batch.tenant, "log_records": len(batch),
+        }
+        if self.config.verbosity != "basic":
+            fields["events"] = dict(Counter(event_name(r) or "(none)" for r in batch.records))
+        log.info("logs", **fields)
+        if self.config.verbosity == "detailed":
+            for r in batch.records:
+                log.info("log record", component=str(self.id), event=event_name(r),
+                         time_unix_nano=r.time_unix_nano, attributes=r.attributes)
+
+    async def shutdown(self) -> None:
+        pass

@@ -1,0 +1,159 @@
+"""``otlp`` receiver: OTLP logs over HTTP (protobuf and JSON on the same paths).
+
+The HTTP handling itself lives in :mod:`receivers.otlp_http`; this module holds the config,
+the factory and the server's lifecycle. On shutdown the listening socket closes first,
+then in-flight requests finish (up to ``shutdown_timeout``) before the pipeline flushes.
+"""
+
+from __future__ import annotations
+
+import ssl
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from pydantic import ByteSize, Field, field_validator, model_validator
+
+from collector.auth import Authenticator
+from collector.component import (
+    ComponentConfig,
+    ComponentID,
+    ComponentIDField,
+    Consumer,
+    Factory,
+    Host,
+    Kind,
+)
+from collector.netaddr import format_endpoint, parse_endpoint
+from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
+
+TYPE = "otlp"
+log = structlog.get_logger(__name__)
+
+
+class TLSSettings(ComponentConfig):
+    cert_file: str
+    key_file: str
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> TLSSettings:
+        for key in ("cert_file", "key_file"):
+            if not Path(getattr(self, key)).is_file():
+                raise ValueError(f"{key} {getattr(self, key)!r} does not exist")
+        return self
+
+
+class OtlpReceiverConfig(ComponentConfig):
+    endpoint: str = "127.0.0.1:4318"
+    auth: ComponentIDField | None = None
+    required_role: str = Field("mcp_watch_scan", min_length=1)
+    tenant: str = Field("default", min_length=1)
+    logs_paths: list[str] = Field(
+        default=["/v1/logs", "/api/v1/hooks/cowork/otlp/v1/logs"], min_length=1
+    )
+    max_request_body_size: ByteSize = Field(ByteSize(20 * 1024 * 1024), gt=0)
+    read_timeout: timedelta = timedelta(seconds=30)
+    shutdown_timeout: timedelta = timedelta(seconds=30)
+    tls: TLSSettings | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        parse_endpoint(value)
+        return value
+
+    @field_validator("logs_paths")
+    @classmethod
+    def _paths(cls, value: list[str]) -> list[str]:
+        for path in value:
+            if not path.startswith("/"):
+                raise ValueError(f"path {path!r} must start with '/'")
+        if len(set(value)) != len(value):
+            raise ValueError("paths must be unique")
+        return value
+
+    def extension_refs(self) -> dict[str, ComponentID]:
+        return {"auth": self.auth} if self.auth else {}
+
+
+def create(
+    component_id: ComponentID, config: OtlpReceiverConfig, next_consumer: Consumer
+) -> OtlpReceiver:
+    return OtlpReceiver(component_id, config, next_consumer)
+
+
+FACTORY = Factory(
+    Kind.RECEIVER,
+    TYPE,
+    OtlpReceiverConfig,
+    create,
+    "OTLP logs over HTTP (protobuf and JSON), authenticated with API keys",
+)
+
+
+class OtlpReceiver:
+    def __init__(
+        self, component_id: ComponentID, config: OtlpReceiverConfig, next_consumer: Consumer
+    ) -> None:
+        self.id = component_id
+        self.config = config
+        self.next_consumer = next_consumer
+        self._runner: web.AppRunner | None = None
+        #: the address actually bound (differs from the config when its port is 0)
+        self.address: str | None = None
+
+    async def start(self, host: Host) -> None:
+        authenticator: Authenticator | None = None
+        if self.config.auth is not None:
+            ext = host.get_extension(self.config.auth)
+            if not isinstance(ext, Authenticator):
+                raise RuntimeError(f"{self.id}: extension {self.config.auth} cannot authenticate")
+            authenticator = ext
+        else:
+            log.warning("no auth configured: every request is accepted",
+                        component=str(self.id), tenant=self.config.tenant)
+        settings = HandlerSettings(
+            component=str(self.id),
+            max_body=int(self.config.max_request_body_size),
+            read_timeout=self.config.read_timeout.total_seconds(),
+            required_role=self.config.required_role,
+            default_tenant=self.config.tenant,
+        )
+        handler = LogsHandler(settings, authenticator, self.next_consumer)
+        app = web.Application(middlewares=[status_middleware])
+        for path in self.config.logs_paths:
+            app.router.add_route("POST", path, handler.handle)
+        runner = web.AppRunner(
+            app,
+            auto_decompress=False,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=self.config.shutdown_timeout.total_seconds(),
+        )
+        await runner.setup()
+        host_, port = parse_endpoint(self.config.endpoint)
+        site = web.TCPSite(runner, host_, port, ssl_context=self._ssl_context())
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise RuntimeError(f"{self.id}: cannot listen on {self.config.endpoint}: "
+                               f"{exc.strerror or exc}") from None
+        self._runner = runner
+        bound = runner.addresses[0]
+        self.address = format_endpoint(bound[0], bound[1])
+        log.info("listening", component=str(self.id), endpoint=self.address,
+                 tls=self.config.tls is not None, paths=self.config.logs_paths)
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.tls is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(self.config.tls.cert_file, self.config.tls.key_file)
+        return ctx
+
+    async def shutdown(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()

@@ -1,0 +1,270 @@
+"""The OTLP/HTTP logs handler: authentication, content negotiation, bounded reading and
+decompression, decoding, and the OTLP answers (``ExportLogsServiceResponse`` on success,
+``google.rpc.Status`` on failure, both in the request's encoding).
+
+Order of checks, all before the body is read: authentication (401/403), media type (415),
+content encoding (400), declared length (413). Then the body is read and decompressed
+within ``max_request_body_size`` (413), decoded (400) and handed to the pipeline, whose
+errors map to ``partial_success`` (200), 400, 429 or 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+import structlog
+import zstandard
+from aiohttp import web
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceResponse,
+)
+
+from collector import otlp_json, otlp_proto
+from collector.auth import AuthError, Authenticator
+from collector.component import Consumer
+from collector.errors import (
+    ConsumerError,
+    DecodeError,
+    OverloadError,
+    PartialRejection,
+    PermanentError,
+    RetryableError,
+)
+from collector.records import LogBatch, LogRecord
+
+log = structlog.get_logger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_DECODERS: dict[str, Callable[[bytes], list[LogRecord]]] = {
+    PROTOBUF: otlp_proto.decode_request,
+    JSON: otlp_json.decode_request,
+}
+_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "zstd"})
+_OFFLOAD_BYTES = 256 * 1024  # decompress bodies larger than this in a worker thread
+_GRPC_CODE = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    408: code_pb2.DEADLINE_EXCEEDED,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    500: code_pb2.INTERNAL,
+    503: code_pb2.UNAVAILABLE,
+}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class HandlerSettings:
+    component: str
+    max_body: int
+    read_timeout: float
+    required_role: str
+    default_tenant: str
+
+
+class LogsHandler:
+    """Serves ``POST`` on every configured logs path."""
+
+    def __init__(
+        self,
+        settings: HandlerSettings,
+        authenticator: Authenticator | None,
+        consumer: Consumer,
+    ) -> None:
+        self.settings = settings
+        self.authenticator = authenticator
+        self.consumer = consumer
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        media = _media_type(request.headers.get("Content-Type", ""))
+        reply = media if media in _DECODERS else JSON
+
+        tenant = self.settings.default_tenant
+        if self.authenticator is not None:
+            try:
+                principal = self.authenticator.authenticate(
+                    request.headers.get("Authorization"), self.settings.required_role
+                )
+            except AuthError as exc:
+                log.info("request refused", component=self.settings.component,
+                         status=exc.status, cause=exc.cause, remote=request.remote)
+                return _status(exc.status, exc.reason, reply, close=True)
+            tenant = principal.org
+
+        if media not in _DECODERS:
+            return _status(
+                415, f"unsupported Content-Type {media or '(none)'!r}: use {PROTOBUF} or {JSON}",
+                JSON, close=True,
+            )
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in _ENCODINGS:
+            return _status(400, f"unsupported Content-Encoding {encoding!r}: use gzip, "
+                           "deflate, zstd or none", reply, close=True)
+        limit = self.settings.max_body
+        if request.content_length is not None and request.content_length > limit:
+            return _too_large(limit, reply)
+
+        try:
+            async with asyncio.timeout(self.settings.read_timeout):
+                raw = await _read_body(request, limit)
+        except BodyTooLarge:
+            return _too_large(limit, reply)
+        except TimeoutError:
+            return _status(408, "timed out reading the request body", reply, close=True)
+        try:
+            if encoding in ("", "identity"):
+                body = raw
+            elif len(raw) > _OFFLOAD_BYTES:
+                body = await asyncio.to_thread(decompress, raw, encoding, limit)
+            else:
+                body = decompress(raw, encoding, limit)
+            records = _DECODERS[media](body)
+        except BodyTooLarge:
+            return _too_large(limit, reply)
+        except DecodeError as exc:
+            return _status(400, exc.message, reply)
+
+        if records:
+            try:
+                await self.consumer.consume(LogBatch(tenant, records))
+            except PartialRejection as exc:
+                return _success(reply, exc.rejected, exc.message)
+            except PermanentError as exc:
+                return _status(400, exc.message, reply)
+            except RetryableError as exc:
+                status = 429 if isinstance(exc, OverloadError) else 503
+                log.warning("pipeline refused a batch, asked the client to retry",
+                            component=self.settings.component, status=status,
+                            error=str(exc))
+                return _status(status, exc.message, reply, retry_after=exc.retry_after)
+            except ConsumerError as exc:  # pragma: no cover - every kind is handled above
+                return _status(503, exc.message, reply, retry_after=1.0)
+            except Exception:
+                log.exception("pipeline failed on a batch", component=self.settings.component)
+                return _status(500, "internal error while processing the request", reply)
+        return _success(reply, 0, "")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    content = request.content
+    while True:
+        chunk = await content.readany()
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decompress(data: bytes, encoding: str, limit: int) -> bytes:
+    """Decompress ``data``; :class:`BodyTooLarge` once the output passes ``limit`` bytes."""
+    if encoding == "zstd":
+        try:
+            reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+            out = reader.read(limit + 1)
+        except zstandard.ZstdError as exc:
+            raise DecodeError(f"invalid zstd body: {exc}") from None
+        if len(out) > limit:
+            raise BodyTooLarge
+        return out  # type: ignore[no-any-return]
+    if encoding in ("gzip", "x-gzip"):
+        return _inflate(data, 16 + zlib.MAX_WBITS, limit, "gzip")
+    try:
+        return _inflate(data, zlib.MAX_WBITS, limit, "deflate")
+    except DecodeError:
+        return _inflate(data, -zlib.MAX_WBITS, limit, "deflate")  # raw deflate, no zlib header
+
+
+def _inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while data:
+        d = zlib.decompressobj(wbits)
+        try:
+            part = d.decompress(data, limit + 1 - size)
+        except zlib.error as exc:
+            raise DecodeError(f"invalid {name} body: {exc}") from None
+        size += len(part)
+        if size > limit or d.unconsumed_tail:
+            raise BodyTooLarge
+        if not d.eof:
+            raise DecodeError(f"invalid {name} body: truncated")
+        parts.append(part)
+        data = d.unused_data if wbits > 16 else b""  # gzip allows several members
+    return b"".join(parts)
+
+
+def _media_type(header: str) -> str:
+    return header.partition(";")[0].strip().lower()
+
+
+def _too_large(limit: int, reply: str) -> web.Response:
+    return _status(413, f"request body larger than max_request_body_size ({limit} bytes)",
+                   reply, close=True)
+
+
+def _success(reply: str, rejected: int, message: str) -> web.Response:
+    if reply == PROTOBUF:
+        resp = ExportLogsServiceResponse()
+        if rejected or message:
+            resp.partial_success.rejected_log_records = rejected
+            resp.partial_success.error_message = message
+        return web.Response(status=200, body=resp.SerializeToString(), content_type=PROTOBUF)
+    doc: dict[str, object] = {}
+    if rejected or message:
+        doc["partialSuccess"] = {"rejectedLogRecords": str(rejected), "errorMessage": message}
+    return web.Response(status=200, body=orjson.dumps(doc), content_type=JSON)
+
+
+def _status(
+    status: int,
+    message: str,
+    reply: str,
+    *,
+    retry_after: float | None = None,
+    close: bool = False,
+) -> web.Response:
+    code = _GRPC_CODE.get(status, code_pb2.UNKNOWN)
+    if reply == PROTOBUF:
+        body = status_pb2.Status(code=code, message=message).SerializeToString()
+    else:
+        body = orjson.dumps({"code": code, "message": message})
+    resp = web.Response(status=status, body=body, content_type=reply)
+    if retry_after is not None:
+        resp.headers["Retry-After"] = str(max(1, round(retry_after)))
+    if close:
+        resp.force_close()
+    return resp
+
+
+@web.middleware
+async def status_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Answer unknown paths (404) and methods (405) with a ``google.rpc.Status`` too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status not in (404, 405):
+            raise
+        resp = _status(exc.status, exc.reason, JSON)
+        if "Allow" in exc.headers:
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
