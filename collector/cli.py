@@ -47,12 +47,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def config_args(p: argparse.ArgumentParser, with_set: bool = True) -> None:
-        p.add_argument("--config", action="append", default=[], metavar="FILE",
-                       help="a YAML config file; several are deep-merged in order")
+        p.add_argument(
+            "--config",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="a YAML config file; several are deep-merged in order",
+        )
         if with_set:
-            p.add_argument("--set", action="append", default=[], dest="overrides",
-                           metavar="KEY=VALUE",
-                           help="override one key, e.g. receivers.otlp.endpoint=0.0.0.0:4318")
+            p.add_argument(
+                "--set",
+                action="append",
+                default=[],
+                dest="overrides",
+                metavar="KEY=VALUE",
+                help="override one key, e.g. receivers.otlp.endpoint=0.0.0.0:4318",
+            )
 
     run = sub.add_parser("run", help="run the collector")
     config_args(run)
@@ -66,8 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--keys-file", required=True, metavar="FILE")
     create.add_argument("--org", required=True, help="the organization (tenant) of the key")
     create.add_argument("--name", required=True, help="what the key is for")
-    create.add_argument("--role", action="append", default=[], dest="roles", metavar="ROLE",
-                        help="a role of the key (repeatable; default: mcp_watch_scan)")
+    create.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        dest="roles",
+        metavar="ROLE",
+        help="a role of the key (repeatable; default: mcp_watch_scan)",
+    )
     create.add_argument("--personal", action="store_true", help="a personal key of --user")
     create.add_argument("--user", metavar="EMAIL", help="the owner of a personal key")
     create.add_argument("--json", action="store_true", help="print one JSON object")
@@ -149,8 +165,7 @@ def _keys(args: argparse.Namespace) -> int:
         for k in keys.values():
             kind = "personal" if k.personal else "org"
             status = f"revoked {k.revoked_at}" if k.revoked_at else "active"
-            print(f"{k.id:<17} {k.org:<16} {k.name:<20} {','.join(k.roles):<28} {kind:<9} "
-                  f"{status}")
+            print(f"{k.id:<17} {k.org:<16} {k.name:<20} {','.join(k.roles):<28} {kind:<9} {status}")
         return 0
     key = keystore.revoke(args.keys_file, args.id)
     print(f"revoked key {key.id} ({key.name}, org {key.org})")

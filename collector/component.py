@@ -7,6 +7,7 @@ consumers themselves. A component finds an extension by id through the :class:`H
 
 from __future__ import annotations
 
+import builtins
 import enum
 import re
 from collections.abc import Callable
@@ -124,6 +125,6 @@ class Factory:
 
     kind: Kind
     type: str
-    config_model: type[ComponentConfig]
+    config_model: builtins.type[ComponentConfig]
     create: Callable[..., Any]
     description: str

@@ -79,6 +79,7 @@ def validate(conf: ConfMap, registry: Registry) -> Config:
             problem((key,), f"unknown section; expected one of {', '.join(sorted(_SECTIONS))}")
 
     components: dict[Kind, dict[ComponentID, ComponentConfig]] = {kind: {} for kind in Kind}
+    declared: dict[Kind, set[ComponentID]] = {kind: set() for kind in Kind}
     for kind in Kind:
         section = conf.data.get(kind.value)
         if section is None:
@@ -93,6 +94,7 @@ def validate(conf: ConfMap, registry: Registry) -> Config:
             except ValueError as exc:
                 problem(path, str(exc))
                 continue
+            declared[kind].add(cid)
             factory = registry.get(kind, cid.type)
             if factory is None:
                 known = ", ".join(registry.types(kind)) or "none"
@@ -121,7 +123,7 @@ def validate(conf: ConfMap, registry: Registry) -> Config:
                 problem(("service", *map(str, err["loc"])), _describe(err))
 
     if service is not None:
-        _check_references(service, components, problem)
+        _check_references(service, components, declared, problem)
     if problems or service is None:
         raise ConfigError(problems)
     return Config(components, service, conf.data)
@@ -130,11 +132,14 @@ def validate(conf: ConfMap, registry: Registry) -> Config:
 def _check_references(
     service: ServiceConfig,
     components: dict[Kind, dict[ComponentID, ComponentConfig]],
+    declared: dict[Kind, set[ComponentID]],
     problem: Any,
 ) -> None:
+    """Pipelines and extension references; ids that are declared but invalid were already
+    reported, so only ids declared nowhere are reported here."""
     enabled = set(service.extensions)
     for i, ext in enumerate(service.extensions):
-        if ext not in components[Kind.EXTENSION]:
+        if ext not in declared[Kind.EXTENSION]:
             problem(("service", "extensions", str(i)), f'extension "{ext}" is not configured')
     for name, pipeline in service.pipelines.items():
         base = ("service", "pipelines", name)
@@ -145,11 +150,11 @@ def _check_references(
         ):
             seen: set[ComponentID] = set()
             for i, cid in enumerate(ids):
-                path = (*base, kind.value, str(i))
-                if cid not in components[kind]:
-                    problem(path, f'references {kind.singular} "{cid}" which is not configured')
+                where = (*base, kind.value, str(i))
+                if cid not in declared[kind]:
+                    problem(where, f'references {kind.singular} "{cid}" which is not configured')
                 if cid in seen:
-                    problem(path, f'{kind.singular} "{cid}" is listed twice')
+                    problem(where, f'{kind.singular} "{cid}" is listed twice')
                 seen.add(cid)
     used = {cid for p in service.pipelines.values() for cid in (*p.receivers, *p.exporters)}
     used |= {cid for p in service.pipelines.values() for cid in p.processors}
@@ -159,7 +164,7 @@ def _check_references(
                 continue
             for key, ext in cfg.extension_refs().items():
                 path = (kind.value, str(cid), key)
-                if ext not in components[Kind.EXTENSION]:
+                if ext not in declared[Kind.EXTENSION]:
                     problem(path, f'extension "{ext}" is not configured')
                 elif ext not in enabled:
                     problem(path, f'extension "{ext}" is not enabled in service.extensions')

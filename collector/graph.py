@@ -69,8 +69,10 @@ def merge_errors(errors: list[BaseException]) -> BaseException:
     message = "; ".join(str(e) for e in consumer_errors)
     retryable = [e for e in consumer_errors if isinstance(e, RetryableError)]
     if retryable:
-        cls = OverloadError if all(isinstance(e, OverloadError) for e in retryable) else (
-            RetryableError
+        cls = (
+            OverloadError
+            if all(isinstance(e, OverloadError) for e in retryable)
+            else (RetryableError)
         )
         return cls(message, retry_after=max(e.retry_after for e in retryable))
     partial = [e for e in consumer_errors if isinstance(e, PartialRejection)]
@@ -107,12 +109,13 @@ class Graph:
             self.processors.extend(reversed(chain))
             heads[name] = consumer
 
-        for name, pipeline in config.service.pipelines.items():
+        for pipeline in config.service.pipelines.values():
             for rid in pipeline.receivers:
                 if rid in self.receivers:
                     continue
-                targets = [heads[n] for n, p in config.service.pipelines.items()
-                           if rid in p.receivers]
+                targets = [
+                    heads[n] for n, p in config.service.pipelines.items() if rid in p.receivers
+                ]
                 factory = registry.get(Kind.RECEIVER, rid.type)
                 assert factory is not None
                 next_consumer = targets[0] if len(targets) == 1 else FanOut(targets)
@@ -124,7 +127,9 @@ class Graph:
         order: list[tuple[str, Component]] = [
             (f"exporter {eid}", e) for eid, e in self.exporters.items()
         ]
-        order += [(f"processor {pid} in pipeline {p}", c) for p, pid, c in reversed(self.processors)]
+        order += [
+            (f"processor {pid} in pipeline {p}", c) for p, pid, c in reversed(self.processors)
+        ]
         order += [(f"receiver {rid}", r) for rid, r in self.receivers.items()]
         return order
 

@@ -71,13 +71,13 @@ def _attributes(kvs: object, depth: int = 0) -> Attributes:
 def _value(v: PbAnyValue, depth: int) -> AnyValue:
     kind = v.WhichOneof("value")
     if kind == "string_value":
-        return v.string_value  # type: ignore[no-any-return]
+        return v.string_value
     if kind == "int_value":
-        return v.int_value  # type: ignore[no-any-return]
+        return v.int_value
     if kind == "double_value":
-        return v.double_value  # type: ignore[no-any-return]
+        return v.double_value
     if kind == "bool_value":
-        return v.bool_value  # type: ignore[no-any-return]
+        return v.bool_value
     if kind is None:
         return None
     if depth >= MAX_DEPTH:
@@ -86,12 +86,12 @@ def _value(v: PbAnyValue, depth: int) -> AnyValue:
         return [_value(x, depth + 1) for x in v.array_value.values]
     if kind == "kvlist_value":
         return _attributes(v.kvlist_value.values, depth + 1)
-    return v.bytes_value  # type: ignore[no-any-return]
+    return v.bytes_value
 
 
 def encode_request(batch: LogBatch) -> bytes:
     """Encode a batch as a serialized ``ExportLogsServiceRequest``."""
-    return message_from_batch(batch).SerializeToString()  # type: ignore[no-any-return]
+    return message_from_batch(batch).SerializeToString()
 
 
 def message_from_batch(batch: LogBatch) -> ExportLogsServiceRequest:
@@ -112,7 +112,7 @@ def message_from_batch(batch: LogBatch) -> ExportLogsServiceRequest:
                 lr = sl.log_records.add()
                 lr.time_unix_nano = r.time_unix_nano
                 lr.observed_time_unix_nano = r.observed_time_unix_nano
-                lr.severity_number = r.severity_number  # type: ignore[assignment]
+                lr.severity_number = r.severity_number
                 lr.severity_text = r.severity_text
                 if r.body is not None:
                     _fill_value(lr.body, r.body)

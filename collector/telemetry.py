@@ -10,8 +10,13 @@ import structlog
 
 from collector.config import LogsTelemetry
 
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "warning": logging.WARNING, "error": logging.ERROR}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 
 
 def configure_logging(settings: LogsTelemetry) -> None:
@@ -39,5 +44,9 @@ def configure_logging(settings: LogsTelemetry) -> None:
             cache_logger_on_first_use=False,
         )
     # Libraries that log through the standard library: warnings and errors only.
-    logging.basicConfig(stream=sys.stderr, level=max(level, logging.WARNING),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=max(level, logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )

@@ -26,9 +26,7 @@ def create(component_id: ComponentID, config: DebugExporterConfig) -> DebugExpor
     return DebugExporter(component_id, config)
 
 
-FACTORY = Factory(
-    Kind.EXPORTER, TYPE, DebugExporterConfig, create, "logs a summary of every batch"
-)
+FACTORY = Factory(Kind.EXPORTER, TYPE, DebugExporterConfig, create, "logs a summary of every batch")
 
 
 def event_name(record: LogRecord) -> str:
@@ -52,15 +50,22 @@ class DebugExporter:
 
     async def consume(self, batch: LogBatch) -> None:
         fields: dict[str, object] = {
-            "component": str(self.id), "tenant": batch.tenant, "log_records": len(batch),
+            "component": str(self.id),
+            "tenant": batch.tenant,
+            "log_records": len(batch),
         }
         if self.config.verbosity != "basic":
             fields["events"] = dict(Counter(event_name(r) or "(none)" for r in batch.records))
         log.info("logs", **fields)
         if self.config.verbosity == "detailed":
             for r in batch.records:
-                log.info("log record", component=str(self.id), event=event_name(r),
-                         time_unix_nano=r.time_unix_nano, attributes=r.attributes)
+                log.info(
+                    "log record",
+                    component=str(self.id),
+                    event=event_name(r),
+                    time_unix_nano=r.time_unix_nano,
+                    attributes=r.attributes,
+                )
 
     async def shutdown(self) -> None:
         pass

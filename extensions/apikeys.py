@@ -18,6 +18,7 @@ from pydantic import Field
 from collector import keystore
 from collector.auth import AuthError, Principal
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
+from collector.units import Duration
 
 TYPE = "apikeys"
 log = structlog.get_logger(__name__)
@@ -25,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 class ApiKeysConfig(ComponentConfig):
     keys_file: str = Field(min_length=1)
-    reload_interval: timedelta = timedelta(seconds=1)
+    reload_interval: Duration = Field(timedelta(seconds=1), gt=timedelta(0))
 
 
 def create(component_id: ComponentID, config: ApiKeysConfig) -> ApiKeysExtension:
@@ -68,7 +69,9 @@ class ApiKeysExtension:
 
     def authenticate(self, authorization: str | None, required_role: str) -> Principal:
         if not authorization:
-            raise AuthError(401, "missing API key: send Authorization: Bearer <key>", cause="missing")
+            raise AuthError(
+                401, "missing API key: send Authorization: Bearer <key>", cause="missing"
+            )
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -82,12 +85,17 @@ class ApiKeysExtension:
             raise AuthError(401, "invalid API key", cause="revoked")
         if key.personal:
             raise AuthError(
-                403, "personal keys are not accepted here: use an organization key",
+                403,
+                "personal keys are not accepted here: use an organization key",
                 cause="personal",
             )
         if required_role not in key.roles:
             raise AuthError(403, f"API key lacks the role {required_role}", cause="role")
         return Principal(key.id, key.org, frozenset(key.roles))
+
+    async def reload(self) -> None:
+        """Re-read the keys file now if it changed since the last read."""
+        await self._reload_if_changed()
 
     async def _watch(self) -> None:
         interval = self.config.reload_interval.total_seconds()

@@ -26,6 +26,7 @@ from collector.component import (
     Kind,
 )
 from collector.netaddr import format_endpoint, parse_endpoint
+from collector.units import Duration
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
 TYPE = "otlp"
@@ -53,8 +54,8 @@ class OtlpReceiverConfig(ComponentConfig):
         default=["/v1/logs", "/api/v1/hooks/cowork/otlp/v1/logs"], min_length=1
     )
     max_request_body_size: ByteSize = Field(ByteSize(20 * 1024 * 1024), gt=0)
-    read_timeout: timedelta = timedelta(seconds=30)
-    shutdown_timeout: timedelta = timedelta(seconds=30)
+    read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
+    shutdown_timeout: Duration = timedelta(seconds=30)
     tls: TLSSettings | None = None
 
     @field_validator("endpoint")
@@ -111,8 +112,11 @@ class OtlpReceiver:
                 raise RuntimeError(f"{self.id}: extension {self.config.auth} cannot authenticate")
             authenticator = ext
         else:
-            log.warning("no auth configured: every request is accepted",
-                        component=str(self.id), tenant=self.config.tenant)
+            log.warning(
+                "no auth configured: every request is accepted",
+                component=str(self.id),
+                tenant=self.config.tenant,
+            )
         settings = HandlerSettings(
             component=str(self.id),
             max_body=int(self.config.max_request_body_size),
@@ -138,13 +142,19 @@ class OtlpReceiver:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise RuntimeError(f"{self.id}: cannot listen on {self.config.endpoint}: "
-                               f"{exc.strerror or exc}") from None
+            raise RuntimeError(
+                f"{self.id}: cannot listen on {self.config.endpoint}: {exc.strerror or exc}"
+            ) from None
         self._runner = runner
         bound = runner.addresses[0]
         self.address = format_endpoint(bound[0], bound[1])
-        log.info("listening", component=str(self.id), endpoint=self.address,
-                 tls=self.config.tls is not None, paths=self.config.logs_paths)
+        log.info(
+            "listening",
+            component=str(self.id),
+            endpoint=self.address,
+            tls=self.config.tls is not None,
+            paths=self.config.logs_paths,
+        )
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.config.tls is None:

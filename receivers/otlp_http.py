@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from collector import otlp_json, otlp_proto
-from collector.auth import AuthError, Authenticator
+from collector.auth import Authenticator, AuthError
 from collector.component import Consumer
 from collector.errors import (
     ConsumerError,
@@ -99,20 +99,31 @@ class LogsHandler:
                     request.headers.get("Authorization"), self.settings.required_role
                 )
             except AuthError as exc:
-                log.info("request refused", component=self.settings.component,
-                         status=exc.status, cause=exc.cause, remote=request.remote)
+                log.info(
+                    "request refused",
+                    component=self.settings.component,
+                    status=exc.status,
+                    cause=exc.cause,
+                    remote=request.remote,
+                )
                 return _status(exc.status, exc.reason, reply, close=True)
             tenant = principal.org
 
         if media not in _DECODERS:
             return _status(
-                415, f"unsupported Content-Type {media or '(none)'!r}: use {PROTOBUF} or {JSON}",
-                JSON, close=True,
+                415,
+                f"unsupported Content-Type {media or '(none)'!r}: use {PROTOBUF} or {JSON}",
+                JSON,
+                close=True,
             )
         encoding = request.headers.get("Content-Encoding", "").strip().lower()
         if encoding not in _ENCODINGS:
-            return _status(400, f"unsupported Content-Encoding {encoding!r}: use gzip, "
-                           "deflate, zstd or none", reply, close=True)
+            return _status(
+                400,
+                f"unsupported Content-Encoding {encoding!r}: use gzip, deflate, zstd or none",
+                reply,
+                close=True,
+            )
         limit = self.settings.max_body
         if request.content_length is not None and request.content_length > limit:
             return _too_large(limit, reply)
@@ -146,9 +157,12 @@ class LogsHandler:
                 return _status(400, exc.message, reply)
             except RetryableError as exc:
                 status = 429 if isinstance(exc, OverloadError) else 503
-                log.warning("pipeline refused a batch, asked the client to retry",
-                            component=self.settings.component, status=status,
-                            error=str(exc))
+                log.warning(
+                    "pipeline refused a batch, asked the client to retry",
+                    component=self.settings.component,
+                    status=status,
+                    error=str(exc),
+                )
                 return _status(status, exc.message, reply, retry_after=exc.retry_after)
             except ConsumerError as exc:  # pragma: no cover - every kind is handled above
                 return _status(503, exc.message, reply, retry_after=1.0)
@@ -183,7 +197,7 @@ def decompress(data: bytes, encoding: str, limit: int) -> bytes:
             raise DecodeError(f"invalid zstd body: {exc}") from None
         if len(out) > limit:
             raise BodyTooLarge
-        return out  # type: ignore[no-any-return]
+        return out
     if encoding in ("gzip", "x-gzip"):
         return _inflate(data, 16 + zlib.MAX_WBITS, limit, "gzip")
     try:
@@ -216,8 +230,9 @@ def _media_type(header: str) -> str:
 
 
 def _too_large(limit: int, reply: str) -> web.Response:
-    return _status(413, f"request body larger than max_request_body_size ({limit} bytes)",
-                   reply, close=True)
+    return _status(
+        413, f"request body larger than max_request_body_size ({limit} bytes)", reply, close=True
+    )
 
 
 def _success(reply: str, rejected: int, message: str) -> web.Response:

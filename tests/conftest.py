@@ -1,0 +1,131 @@
+"""Shared fixtures: API keys in a temporary keys file, and collectors running in-process
+on a loopback port with a real HTTP client."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from collector import keystore
+from collector.component import ComponentID
+from collector.config import validate
+from collector.confmap import ConfMap
+from collector.service import Service
+from collector.testing import RecordingExporter, testing_registry
+from extensions.apikeys import ApiKeysExtension
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO.parent / "shared" / "reference" / "samples" / "claude-code-2.1.197-session.otlp.json"
+if not SAMPLE.exists():  # a checkout without shared/ beside it
+    SAMPLE = REPO / "tests" / "data" / "claude-code-2.1.197-session.otlp.json"
+CLI = str(Path(sys.executable).with_name("session-collector"))
+
+
+@pytest.fixture
+def sample_json() -> bytes:
+    """The real Claude Code 2.1.197 export: one session, six records."""
+    return SAMPLE.read_bytes()
+
+
+@pytest.fixture
+def keys_file(tmp_path: Path) -> Path:
+    return tmp_path / "keys.json"
+
+
+@pytest.fixture
+def make_key(keys_file: Path) -> Callable[..., str]:
+    """Create a key in ``keys_file`` and return its secret."""
+
+    def make(org: str = "acme", roles: tuple[str, ...] = ("mcp_watch_scan",), **kw: Any) -> str:
+        _, secret = keystore.create(keys_file, org=org, name="test", roles=list(roles), **kw)
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def org_key(make_key: Callable[..., str]) -> str:
+    return make_key()
+
+
+def base_config(keys_file: Path, **receiver: Any) -> dict[str, Any]:
+    """otlp (with apikeys) -> recording exporter."""
+    return {
+        "extensions": {"apikeys": {"keys_file": str(keys_file), "reload_interval": "50ms"}},
+        "receivers": {"otlp": {"endpoint": "127.0.0.1:0", "auth": "apikeys", **receiver}},
+        "exporters": {"recording": {}},
+        "service": {
+            "extensions": ["apikeys"],
+            "pipelines": {"logs": {"receivers": ["otlp"], "exporters": ["recording"]}},
+        },
+    }
+
+
+class RunningCollector:
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        address = next(iter(service.receivers.values())).address
+        scheme = "https" if "tls" in str(service.config.raw["receivers"]) else "http"
+        self.url = f"{scheme}://{address}"
+
+    def exporter(self, name: str = "recording") -> RecordingExporter:
+        return RecordingExporter.instances[name]
+
+    async def key(
+        self, org: str = "acme", roles: tuple[str, ...] = ("mcp_watch_scan",), **kw: Any
+    ) -> str:
+        """Create a key in the collector's keys file, make it take effect, return it."""
+        ext = self.service.extensions[ComponentID("apikeys")]
+        assert isinstance(ext, ApiKeysExtension)
+        _, secret = keystore.create(
+            ext.config.keys_file, org=org, name="test", roles=list(roles), **kw
+        )
+        await ext.reload()
+        return secret
+
+
+StartCollector = Callable[[dict[str, Any]], Awaitable[RunningCollector]]
+
+
+@pytest.fixture
+async def start_collector() -> AsyncIterator[StartCollector]:
+    """Start a collector from a config dict; every one started is shut down afterwards."""
+    services: list[Service] = []
+
+    async def start(raw: dict[str, Any]) -> RunningCollector:
+        conf = ConfMap()
+        conf.merge(raw, "test")
+        service = Service(validate(conf, testing_registry()), testing_registry())
+        await service.start()
+        services.append(service)
+        return RunningCollector(service)
+
+    yield start
+    for service in services:
+        await service.shutdown()
+
+
+@pytest.fixture
+async def collector(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> RunningCollector:
+    """otlp with API keys -> recording exporter, on a loopback port."""
+    return await start_collector(base_config(keys_file))
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as c:
+        yield c
+
+
+@pytest.fixture
+def clean_env() -> dict[str, str]:
+    """The environment for a collector subprocess."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SESSION_COLLECTOR_")}
