@@ -180,6 +180,7 @@ def _describe(err: Any) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     value = err.get("input")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
+    secret = any(w in str(p).lower() for p in err["loc"] for w in ("password", "secret", "token"))
+    if isinstance(value, str | int | float | bool) and not secret:
         return f"{msg} (got {value!r})"[:300]
     return msg

@@ -234,7 +234,8 @@ def _value(v: Any, what: str, depth: int) -> AnyValue:
         if not isinstance(raw, str):
             raise DecodeError(f"{what}.bytesValue: expected a base64 string, got {_kind(raw)}")
         try:
-            return base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=_altchars(raw))
+            padded = raw + "=" * (-len(raw) % 4)
+            return base64.b64decode(padded, altchars=_altchars(raw), validate=True)
         except (binascii.Error, ValueError):
             raise DecodeError(f"{what}.bytesValue: not valid base64") from None
     return None

@@ -7,6 +7,7 @@ then in-flight requests finish (up to ``shutdown_timeout``) before the pipeline 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from datetime import timedelta
 from pathlib import Path
@@ -101,6 +102,7 @@ class OtlpReceiver:
         self.config = config
         self.next_consumer = next_consumer
         self._runner: web.AppRunner | None = None
+        self._handler: LogsHandler | None = None
         #: the address actually bound (differs from the config when its port is 0)
         self.address: str | None = None
 
@@ -145,7 +147,7 @@ class OtlpReceiver:
             raise RuntimeError(
                 f"{self.id}: cannot listen on {self.config.endpoint}: {exc.strerror or exc}"
             ) from None
-        self._runner = runner
+        self._runner, self._handler = runner, handler
         bound = runner.addresses[0]
         self.address = format_endpoint(bound[0], bound[1])
         log.info(
@@ -164,6 +166,22 @@ class OtlpReceiver:
         return ctx
 
     async def shutdown(self) -> None:
+        """Close the listening socket, let in-flight requests finish (their bodies may still
+        be arriving), then close every connection."""
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if runner is None:
+            return
+        for site in list(runner.sites):
+            await site.stop()
+        if self._handler is not None:
+            timeout = self.config.shutdown_timeout.total_seconds()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._handler.drain()
+            except TimeoutError:
+                log.warning(
+                    "in-flight requests still running at shutdown_timeout",
+                    component=str(self.id),
+                    timeout=timeout,
+                )
+        await runner.cleanup()

@@ -87,8 +87,36 @@ class LogsHandler:
         self.settings = settings
         self.authenticator = authenticator
         self.consumer = consumer
+        self.draining = False
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def drain(self) -> None:
+        """Refuse new requests and wait until those in flight have been answered."""
+        self.draining = True
+        await self._idle.wait()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.draining:
+            reply = _media_type(request.headers.get("Content-Type", ""))
+            return _status(
+                503,
+                "the collector is shutting down",
+                reply if reply in _DECODERS else JSON,
+                retry_after=1.0,
+                close=True,
+            )
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            return await self._handle(request)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         media = _media_type(request.headers.get("Content-Type", ""))
         reply = media if media in _DECODERS else JSON
 

@@ -1,0 +1,194 @@
+"""The daemon as users run it: ``session-collector run`` in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import CLI
+
+LOGS = "/v1/logs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_key(keys_file: Path, *extra: str) -> dict[str, object]:
+    out = subprocess.run(
+        [CLI, "keys", "create", "--keys-file", str(keys_file), "--org", "acme",
+         "--name", "laptop", "--json", *extra],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    doc = orjson.loads(out.stdout)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"collector did not listen on {port} within {timeout}s")
+
+
+@pytest.fixture
+def daemon(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``session-collector run`` on the built-in default config, in an empty folder."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}"],
+        cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_listening(port, proc)
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=10) as c:
+        yield c
+
+
+async def test_default_config_writes_accepted_records_under_data(
+    daemon: tuple[subprocess.Popen[bytes], int],
+    tmp_path: Path,
+    client: httpx.AsyncClient,
+    sample_json: bytes,
+) -> None:
+    """With no --config, a key made in ./data/keys.json works and records land in
+    ./data/logs.jsonl as one OTLP/JSON line per request."""
+    _, port = daemon
+    created = await asyncio.to_thread(create_key, tmp_path / "data" / "keys.json")
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {created['key']}"}
+    deadline = time.monotonic() + 10
+    while True:  # the running daemon notices the new key within its reload interval
+        resp = await client.post(f"http://127.0.0.1:{port}{LOGS}", content=sample_json,
+                                 headers=headers)  # fmt: skip
+        if resp.status_code != 401 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert resp.status_code == 200
+    lines = (tmp_path / "data" / "logs.jsonl").read_bytes().splitlines()
+    assert len(lines) == 1
+    records = orjson.loads(lines[0])["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    assert len(records) == 6
+
+
+async def test_revoked_key_stops_working_without_restart(
+    daemon: tuple[subprocess.Popen[bytes], int],
+    tmp_path: Path,
+    client: httpx.AsyncClient,
+) -> None:
+    """``keys revoke`` on the running daemon's keys file turns the key's 200 into 401."""
+    _, port = daemon
+    keys_file = tmp_path / "data" / "keys.json"
+    created = await asyncio.to_thread(create_key, keys_file)
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {created['key']}"}
+    url = f"http://127.0.0.1:{port}{LOGS}"
+
+    async def status_becomes(expected: int) -> int:
+        deadline = time.monotonic() + 10
+        while True:
+            status = (await client.post(url, content=b"{}", headers=headers)).status_code
+            if status == expected or time.monotonic() > deadline:
+                return status
+            await asyncio.sleep(0.1)
+
+    assert await status_becomes(200) == 200
+    revoke = [CLI, "keys", "revoke", "--keys-file", str(keys_file), str(created["id"])]
+    await asyncio.to_thread(subprocess.run, revoke, check=True, capture_output=True)
+    assert await status_becomes(401) == 401
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_0(
+    daemon: tuple[subprocess.Popen[bytes], int], tmp_path: Path, sample_json: bytes
+) -> None:
+    """A request whose body is still arriving when SIGTERM comes is completed and answered
+    200, its records are written, new connections are refused, and the exit code is 0."""
+    proc, port = daemon
+    key = create_key(tmp_path / "data" / "keys.json")["key"]
+    time.sleep(1.5)  # > the default reload interval: the daemon now knows the key
+    head = (
+        f"POST {LOGS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Length: {len(sample_json)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head + sample_json[:100])
+        time.sleep(0.3)  # the handler is now waiting for the rest of the body
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        with pytest.raises(OSError):  # the listening socket is closed
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        sock.sendall(sample_json[100:])
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    assert proc.wait(timeout=20) == 0
+    lines = (tmp_path / "data" / "logs.jsonl").read_bytes().splitlines()
+    assert len(lines) == 1
+
+
+def test_sigint_stops_an_idle_collector_with_exit_0(
+    daemon: tuple[subprocess.Popen[bytes], int],
+) -> None:
+    """Ctrl-C stops the collector cleanly."""
+    proc, _ = daemon
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert proc.stderr is not None
+    assert b"collector stopped" in proc.stderr.read()
+
+
+def test_run_with_an_invalid_config_exits_2_naming_the_key(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """A bad config stops ``run`` before anything starts, with the problem on stderr."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "receivers:\n  otlp:\n    endpont: 127.0.0.1:4318\nexporters:\n  debug:\n"
+        "service:\n  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [debug]\n"
+    )
+    proc = subprocess.run([CLI, "run", "--config", str(bad)], capture_output=True, text=True,
+                          env=clean_env, timeout=30)  # fmt: skip
+    assert proc.returncode == 2
+    assert f"{bad}: receivers.otlp.endpont: unknown key" in proc.stderr
+
+
+def test_run_reports_a_port_in_use_and_exits_1(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    """A receiver that cannot listen is a clear error, not a traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}"],
+            cwd=tmp_path, capture_output=True, text=True, env=clean_env, timeout=30,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert os.path.isdir(tmp_path)
