@@ -62,7 +62,7 @@ class DebugExporter:
                 log.info(
                     "log record",
                     component=str(self.id),
-                    event=event_name(r),
+                    event_name=event_name(r),
                     time_unix_nano=r.time_unix_nano,
                     attributes=r.attributes,
                 )
