@@ -55,6 +55,7 @@ class OtlpReceiverConfig(ComponentConfig):
         default=["/v1/logs", "/api/v1/hooks/cowork/otlp/v1/logs"], min_length=1
     )
     max_request_body_size: ByteSize = Field(ByteSize(20 * 1024 * 1024), gt=0)
+    max_concurrent_requests: int = Field(1024, gt=0)
     read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
     shutdown_timeout: Duration = timedelta(seconds=30)
     tls: TLSSettings | None = None
@@ -125,6 +126,7 @@ class OtlpReceiver:
             read_timeout=self.config.read_timeout.total_seconds(),
             required_role=self.config.required_role,
             default_tenant=self.config.tenant,
+            max_concurrent_requests=self.config.max_concurrent_requests,
         )
         handler = LogsHandler(settings, authenticator, self.next_consumer)
         app = web.Application(middlewares=[status_middleware])

@@ -2,7 +2,8 @@
 decompression, decoding, and the OTLP answers (``ExportLogsServiceResponse`` on success,
 ``google.rpc.Status`` on failure, both in the request's encoding).
 
-Order of checks, all before the body is read: authentication (401/403), media type (415),
+Order of checks, all before the body is read: shutting down (503), too many requests in
+flight (429), authentication (401/403), media type (415),
 content encoding (400), declared length (413). Then the body is read and decompressed
 within ``max_request_body_size`` (413), decoded (400) and handed to the pipeline, whose
 errors map to ``partial_success`` (200), 400, 429 or 503 with ``Retry-After``.
@@ -73,6 +74,7 @@ class HandlerSettings:
     read_timeout: float
     required_role: str
     default_tenant: str
+    max_concurrent_requests: int
 
 
 class LogsHandler:
@@ -103,6 +105,15 @@ class LogsHandler:
             return _status(
                 503,
                 "the collector is shutting down",
+                reply if reply in _DECODERS else JSON,
+                retry_after=1.0,
+                close=True,
+            )
+        if self._in_flight >= self.settings.max_concurrent_requests:
+            reply = _media_type(request.headers.get("Content-Type", ""))
+            return _status(
+                429,
+                "too many concurrent requests",
                 reply if reply in _DECODERS else JSON,
                 retry_after=1.0,
                 close=True,

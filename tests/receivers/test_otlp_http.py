@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import ssl
 import zlib
@@ -518,3 +519,53 @@ async def test_tls_endpoint_serves_https(
             running.url + LOGS, content=sample_json, headers={**JSON, **auth(org_key)}
         )
     assert resp.status_code == 200
+
+
+async def test_requests_beyond_max_concurrent_requests_get_429(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    client: httpx.AsyncClient,
+    sample_json: bytes,
+) -> None:
+    """While one request holds the only slot, the next is refused with 429 and Retry-After,
+    and the held one still succeeds."""
+    running = await start_collector(base_config(keys_file, max_concurrent_requests=1))
+    gate = asyncio.Event()
+    running.exporter().gate = gate
+    headers = {**JSON, **auth(org_key)}
+    held = asyncio.create_task(
+        client.post(running.url + LOGS, content=sample_json, headers=headers)
+    )
+    for _ in range(500):  # until the held request is inside the handler
+        if _handler_busy(running):
+            break
+        await asyncio.sleep(0.01)
+    refused = await client.post(running.url + LOGS, content=sample_json, headers=headers)
+    gate.set()
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    assert (await held).status_code == 200
+    assert len(running.exporter().records) == 6
+
+
+def _handler_busy(running: RunningCollector) -> bool:
+    receiver = next(iter(running.service.receivers.values()))
+    return bool(receiver._handler._in_flight)
+
+
+async def test_body_arriving_too_slowly_gets_408(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> None:
+    """A body not received within read_timeout is answered 408 and the connection closed."""
+    running = await start_collector(base_config(keys_file, read_timeout="300ms"))
+    host, port = running.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST {LOGS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {org_key}\r\nContent-Length: 1000\r\n\r\n{{".encode()
+    )
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=5)
+    writer.close()
+    assert status_line.startswith(b"HTTP/1.1 408")
