@@ -192,3 +192,26 @@ def test_run_reports_a_port_in_use_and_exits_1(tmp_path: Path, clean_env: dict[s
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert os.path.isdir(tmp_path)
+
+
+def test_json_log_encoding_writes_one_json_object_per_line(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """``service.telemetry.logs.encoding: json`` makes every log line a JSON object."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
+         "--set", "service.telemetry.logs.encoding=json"],
+        cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_listening(port, proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.stderr is not None
+    lines = proc.stderr.read().splitlines()
+    events = [orjson.loads(line)["event"] for line in lines]
+    assert "collector started" in events and "collector stopped" in events
