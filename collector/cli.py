@@ -70,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     config_args(validate_p)
     sub.add_parser("components", help="list the available components")
 
+    sessions = sub.add_parser("sessions", help="list sessions, newest first")
+    config_args(sessions, with_set=False)
+    sessions.add_argument("--client", help="only this client, e.g. 'Claude Code'")
+    sessions.add_argument("--tenant", help="only this org (default: every org)")
+    sessions.add_argument("--since", help="ISO 8601 time, or a duration ago such as 24h")
+    sessions.add_argument("--limit", type=int, default=50)
+    sessions.add_argument("--json", action="store_true", help="print a JSON array")
+    prompts = sub.add_parser("prompts", help="list the prompts of a session")
+    prompts.add_argument("session_id")
+    config_args(prompts, with_set=False)
+    prompts.add_argument("--tenant", help="only if the session belongs to this org")
+    prompts.add_argument("--json", action="store_true", help="print a JSON array")
+
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="make a key and print its secret once")
@@ -107,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "components":
             return _components()
+        if args.command in ("sessions", "prompts"):
+            return _sessions(args)
         return _keys(args)
     except ConfigError as exc:
         for line in exc.problems:
@@ -129,6 +144,35 @@ def _run(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    from collector import sessions_cli
+
+    config = load_config(args.config)
+    try:
+        if args.command == "sessions":
+            if not 1 <= args.limit <= 1000:
+                raise sessions_cli.CLIError("--limit must be from 1 to 1000")
+            rows = sessions_cli.sessions(
+                config, client=args.client, tenant=args.tenant, since=args.since,
+                limit=args.limit,
+            )  # fmt: skip
+            table = sessions_cli.sessions_table
+        else:
+            found = sessions_cli.prompts(config, args.session_id, args.tenant)
+            if found is None:
+                print(f"error: no session {args.session_id!r}", file=sys.stderr)
+                return 1
+            rows, table = found, sessions_cli.prompts_table
+    except (sessions_cli.CLIError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(rows) + b"\n")
+    else:
+        print(table(rows))
+    return 0
 
 
 def _components() -> int:

@@ -78,6 +78,10 @@ class ComponentConfig(BaseModel):
         """The extensions this config uses, by the key that names each (e.g. ``auth``)."""
         return {}
 
+    def exporter_refs(self) -> dict[str, ComponentID]:
+        """The exporters whose settings this config reads, by the key that names each."""
+        return {}
+
 
 @runtime_checkable
 class Component(Protocol):
@@ -102,6 +106,8 @@ class Host(Protocol):
     """What the service offers a running component."""
 
     def get_extension(self, component_id: ComponentID) -> object | None: ...
+
+    def component_config(self, kind: Kind, component_id: ComponentID) -> object | None: ...
 
 
 # Factory signatures per kind. ``next_consumer`` is absent for exporters and extensions.

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collector.component import Factory
-from exporters import debug, file
-from extensions import apikeys
+from exporters import clickhouse, debug, file
+from extensions import apikeys, sessions_api
+from processors import batch, cowork
 from receivers import otlp
 
 BUILTIN_FACTORIES: tuple[Factory, ...] = (
     otlp.FACTORY,
+    batch.FACTORY,
+    cowork.FACTORY,
+    clickhouse.FACTORY,
     debug.FACTORY,
     file.FACTORY,
     apikeys.FACTORY,
+    sessions_api.FACTORY,
 )

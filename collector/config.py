@@ -162,6 +162,9 @@ def _check_references(
         for cid, cfg in components[kind].items():
             if kind is not Kind.EXTENSION and cid not in used:
                 continue
+            for key, exp in cfg.exporter_refs().items():
+                if exp not in declared[Kind.EXPORTER]:
+                    problem((kind.value, str(cid), key), f'exporter "{exp}" is not configured')
             for key, ext in cfg.extension_refs().items():
                 path = (kind.value, str(cid), key)
                 if ext not in declared[Kind.EXTENSION]:

@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from collector.agent_events import AgentEvent
 
 AnyValue: TypeAlias = (
     "str | bool | int | float | bytes | list[AnyValue] | dict[str, AnyValue] | None"
@@ -70,6 +73,8 @@ class LogRecord:
     event_name: str = ""
     resource: Resource = EMPTY_RESOURCE
     scope: Scope = EMPTY_SCOPE
+    #: fields derived by the ``cowork`` processor; not part of OTLP, never encoded
+    derived: AgentEvent | None = None
 
 
 @dataclass(slots=True, eq=False)

@@ -45,6 +45,9 @@ class Service:
     def get_extension(self, component_id: ComponentID) -> object | None:
         return self.extensions.get(component_id)
 
+    def component_config(self, kind: Kind, component_id: ComponentID) -> object | None:
+        return self.config.components[kind].get(component_id)
+
     async def start(self) -> None:
         for eid, ext in self.extensions.items():
             try:

@@ -129,3 +129,43 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 def clean_env() -> dict[str, str]:
     """The environment for a collector subprocess."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SESSION_COLLECTOR_")}
+
+
+@pytest.fixture
+def store_endpoint(tmp_path: Path) -> dict[str, Any]:
+    """Connection settings of a fresh store: a ClickHouse server when CLICKHOUSE_URL is set
+    (a database of its own per test), else embedded chDB in a temporary folder."""
+    url = os.environ.get("CLICKHOUSE_URL")
+    if url:
+        import secrets
+
+        return {
+            "endpoint": url,
+            "username": os.environ.get("CLICKHOUSE_USER", "default"),
+            "password": os.environ.get("CLICKHOUSE_PASSWORD", ""),
+            "database": f"test_{secrets.token_hex(6)}",
+        }
+    return {"endpoint": f"chdb://{tmp_path / 'clickhouse'}"}
+
+
+def storage_config(keys_file: Path, store: dict[str, Any], **batch: Any) -> dict[str, Any]:
+    """otlp (apikeys) -> cowork -> batch -> clickhouse, with sessions_api."""
+    return {
+        "extensions": {
+            "apikeys": {"keys_file": str(keys_file), "reload_interval": "50ms"},
+            "sessions_api": {"endpoint": "127.0.0.1:0", "auth": "apikeys"},
+        },
+        "receivers": {"otlp": {"endpoint": "127.0.0.1:0", "auth": "apikeys"}},
+        "processors": {"cowork": {}, "batch": {"timeout": "20ms", **batch}},
+        "exporters": {"clickhouse": {**store, "retry_on_failure": {"enabled": False}}},
+        "service": {
+            "extensions": ["apikeys", "sessions_api"],
+            "pipelines": {
+                "logs": {
+                    "receivers": ["otlp"],
+                    "processors": ["cowork", "batch"],
+                    "exporters": ["clickhouse"],
+                }
+            },
+        },
+    }

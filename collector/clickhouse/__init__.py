@@ -1,0 +1,14 @@
+"""The ClickHouse store of logs, sessions and prompts, shared by the ``clickhouse``
+exporter (writes), the ``sessions_api`` extension and the CLI (reads).
+
+- :mod:`.settings`: where the store is (``chdb://PATH`` embedded, or ``http(s)://``)
+- :mod:`.client`: a connection whose blocking calls run off the event loop
+- :mod:`.schema`: the versioned schema and its migrations
+- :mod:`.rows`: records to ``otel_logs`` columns
+- :mod:`.queries`: sessions and prompts, always filtered by tenant
+"""
+
+from collector.clickhouse.client import Store, StoreLocked
+from collector.clickhouse.settings import ClickHouseSettings
+
+__all__ = ["ClickHouseSettings", "Store", "StoreLocked"]

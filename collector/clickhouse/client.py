@@ -1,0 +1,120 @@
+"""A connection to the store. clickhouse-connect is synchronous (and chDB runs in this
+process), so every call runs on one worker thread per store, off the event loop, and calls
+into one embedded store are serialised process-wide."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from collector.clickhouse.settings import ClickHouseSettings
+
+P = ParamSpec("P")
+T = TypeVar("T")
+_CHDB_LOCKS: dict[str, threading.RLock] = {}
+_CHDB_LOCKS_GUARD = threading.Lock()
+
+
+class StoreLocked(Exception):
+    """The embedded store is held by another process (e.g. a running collector)."""
+
+
+class Store:
+    """One client on the store; blocking methods, and :meth:`call` to run them off-loop."""
+
+    def __init__(self, settings: ClickHouseSettings) -> None:
+        self.settings = settings
+        self._client: Client | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+        self._lock = _lock_for(settings)
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking store method on the store's thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self.open()
+        assert self._client is not None
+        return self._client
+
+    def open(self) -> None:
+        s = self.settings
+        with self._lock:
+            if self._client is not None:
+                return
+            if s.embedded:
+                s.chdb_path.mkdir(parents=True, exist_ok=True)
+                try:
+                    client = clickhouse_connect.get_client(interface="chdb", path=str(s.chdb_path))
+                except Exception as exc:
+                    if "lock" in str(exc).lower() or "EmbeddedServer" in str(exc):
+                        raise StoreLocked(
+                            f"the store {s.chdb_path} is in use by another process"
+                        ) from exc
+                    raise
+                if s.database != "default":
+                    client.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
+                    client.close()
+                    client = clickhouse_connect.get_client(
+                        interface="chdb", path=str(s.chdb_path), database=s.database
+                    )
+            else:
+                client = clickhouse_connect.get_client(
+                    dsn=s.endpoint,
+                    username=s.username,
+                    password=s.password.get_secret_value(),
+                    database="default",
+                    connect_timeout=5,
+                    send_receive_timeout=60,
+                )
+                if s.database != "default":
+                    client.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
+                    client.database = s.database
+            self._client = client
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            return self.client.command(sql, parameters=parameters)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            result = self.client.query(sql, parameters=parameters)
+        names = result.column_names
+        return [dict(zip(names, row, strict=True)) for row in result.result_rows]
+
+    def insert(
+        self,
+        table: str,
+        columns: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            self.client.insert(
+                table, list(columns), column_names=list(column_names),
+                column_oriented=True, settings=settings,
+            )  # fmt: skip
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+            if client is not None:
+                client.close()
+        self._executor.shutdown(wait=False)
+
+
+def _lock_for(settings: ClickHouseSettings) -> threading.RLock:
+    if not settings.embedded:
+        return threading.RLock()
+    key = str(settings.chdb_path)
+    with _CHDB_LOCKS_GUARD:
+        return _CHDB_LOCKS.setdefault(key, threading.RLock())

@@ -1,0 +1,235 @@
+"""The store's schema, versioned: each migration runs once, in order, recorded in
+``schema_migrations``; an older store is upgraded in place at start, never dropped.
+
+Why the figures are right under redelivery. Every record has an identity,
+``RecordId = cityHash64(Tenant, SessionId, Sequence, EventName, EventTime)``, computed by
+ClickHouse. ``otel_logs`` and ``session_events`` are ReplacingMergeTree tables whose sorting
+keys end with that identity, so a record stored twice (a client retry, a Kafka replay, the
+batch processor grouping it differently) collapses into one row. The ``sessions`` and
+``prompts`` views aggregate ``session_events FINAL``, which counts each identity once even
+before a merge has collapsed the copies. Aggregating states in a materialized view
+(``sumState``) would not be idempotent: a duplicate insert would add twice, and a
+materialized view does not inherit its source table's insert deduplication.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+
+from collector.clickhouse.client import Store
+
+log = structlog.get_logger(__name__)
+
+_OTEL_LOGS = """
+CREATE TABLE IF NOT EXISTS otel_logs (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    EventName String CODEC(ZSTD(1)),
+    Tenant LowCardinality(String),
+    SessionId String CODEC(ZSTD(1)),
+    PromptId String CODEC(ZSTD(1)),
+    Client LowCardinality(String),
+    ClientVersion LowCardinality(String),
+    UserId String CODEC(ZSTD(1)),
+    UserEmail String CODEC(ZSTD(1)),
+    Org String CODEC(ZSTD(1)),
+    ToolUseId String CODEC(ZSTD(1)),
+    Model LowCardinality(String),
+    EventTime DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
+    Sequence Int64,
+    InputTokens UInt64,
+    OutputTokens UInt64,
+    CacheReadTokens UInt64,
+    CacheCreationTokens UInt64,
+    CostUsd Float64,
+    CostMicros Int64,
+    DurationMs Float64,
+    PromptLength UInt64,
+    StatusCode Int32,
+    Success Int8,
+    RecordId UInt64 MATERIALIZED cityHash64(Tenant, SessionId, Sequence, EventName, EventTime),
+    INDEX idx_session SessionId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(TimestampTime)
+PRIMARY KEY (ServiceName, TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp, RecordId)
+{ttl}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+_SESSION_EVENTS = """
+CREATE TABLE IF NOT EXISTS session_events (
+    Tenant LowCardinality(String),
+    SessionId String,
+    RecordId UInt64,
+    PromptId String,
+    EventName LowCardinality(String),
+    EventTime DateTime64(9, 'UTC'),
+    Client LowCardinality(String),
+    ClientVersion LowCardinality(String),
+    UserEmail String,
+    UserId String,
+    Org String,
+    Model LowCardinality(String),
+    InputTokens UInt64,
+    OutputTokens UInt64,
+    CacheReadTokens UInt64,
+    CacheCreationTokens UInt64,
+    CostMicros Int64,
+    DurationMs Float64,
+    Success Int8,
+    PromptLength UInt64,
+    PromptText String,
+    ResponseText String
+) ENGINE = ReplacingMergeTree
+ORDER BY (Tenant, SessionId, RecordId)
+{ttl}
+"""
+
+_SESSION_EVENTS_SELECT = """
+SELECT Tenant, SessionId, RecordId, PromptId, EventName, EventTime, Client, ClientVersion,
+    UserEmail, UserId, Org, Model, InputTokens, OutputTokens, CacheReadTokens,
+    CacheCreationTokens, CostMicros, DurationMs, Success, PromptLength,
+    if(EventName = 'user_prompt' AND LogAttributes['prompt'] != '<REDACTED>',
+       LogAttributes['prompt'], '') AS PromptText,
+    if(EventName = 'assistant_response' AND LogAttributes['response'] != '<REDACTED>',
+       LogAttributes['response'], '') AS ResponseText
+FROM otel_logs
+WHERE SessionId != ''
+"""
+
+_SESSIONS_VIEW = """
+CREATE VIEW IF NOT EXISTS sessions AS
+SELECT
+    SessionId AS session_id,
+    Tenant AS tenant,
+    argMin(Client, EventTime) AS client,
+    argMaxIf(ClientVersion, EventTime, ClientVersion != '') AS client_version,
+    argMaxIf(UserEmail, EventTime, UserEmail != '') AS user_email,
+    argMaxIf(UserId, EventTime, UserId != '') AS user_id,
+    argMaxIf(Org, EventTime, Org != '') AS org,
+    min(EventTime) AS first_seen,
+    max(EventTime) AS last_seen,
+    uniqExactIf(PromptId, PromptId != '') AS prompts,
+    countIf(EventName = 'api_request') AS api_requests,
+    countIf(EventName = 'api_error') AS api_errors,
+    countIf(EventName = 'tool_result') AS tool_calls,
+    countIf(EventName = 'tool_result' AND Success = 0) AS tool_failures,
+    sumIf(InputTokens, EventName = 'api_request') AS input_tokens,
+    sumIf(OutputTokens, EventName = 'api_request') AS output_tokens,
+    sumIf(CacheReadTokens, EventName = 'api_request') AS cache_read_tokens,
+    sumIf(CacheCreationTokens, EventName = 'api_request') AS cache_creation_tokens,
+    sumIf(CostMicros, EventName = 'api_request') / 1000000 AS cost_usd,
+    arraySort(groupUniqArrayIf(Model, Model != '')) AS models,
+    leftUTF8(argMinIf(PromptText, EventTime, PromptText != ''), 120) AS title
+FROM session_events FINAL
+GROUP BY Tenant, SessionId
+"""
+
+_PROMPTS_VIEW = """
+CREATE VIEW IF NOT EXISTS prompts AS
+SELECT
+    PromptId AS prompt_id,
+    SessionId AS session_id,
+    Tenant AS tenant,
+    min(EventTime) AS time,
+    argMinIf(PromptText, EventTime, PromptText != '') AS text,
+    maxIf(PromptLength, EventName = 'user_prompt') AS length,
+    argMaxIf(ResponseText, EventTime, ResponseText != '') AS response,
+    countIf(EventName = 'tool_result') AS tool_calls,
+    countIf(EventName = 'api_request') AS api_requests,
+    countIf(EventName = 'api_error') AS api_errors,
+    sumIf(InputTokens, EventName = 'api_request') AS input_tokens,
+    sumIf(OutputTokens, EventName = 'api_request') AS output_tokens,
+    sumIf(CacheReadTokens, EventName = 'api_request') AS cache_read_tokens,
+    sumIf(CacheCreationTokens, EventName = 'api_request') AS cache_creation_tokens,
+    sumIf(CostMicros, EventName = 'api_request') / 1000000 AS cost_usd,
+    dateDiff('millisecond', min(EventTime), max(EventTime)) AS duration_ms
+FROM session_events FINAL
+WHERE PromptId != ''
+GROUP BY Tenant, SessionId, PromptId
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def migrations(ttl: timedelta | None = None) -> list[Migration]:
+    """Every migration, in order. ``ttl`` applies to tables created by them."""
+    seconds = int(ttl.total_seconds()) if ttl else 0
+    logs_ttl = f"TTL TimestampTime + toIntervalSecond({seconds})" if seconds else ""
+    events_ttl = f"TTL toDateTime(EventTime) + toIntervalSecond({seconds})" if seconds else ""
+    return [
+        Migration(1, "otel_logs", (_OTEL_LOGS.format(ttl=logs_ttl),)),
+        Migration(
+            2,
+            "sessions and prompts",
+            (
+                _SESSION_EVENTS.format(ttl=events_ttl),
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS session_events_mv TO session_events AS"
+                + _SESSION_EVENTS_SELECT,
+                # rows stored before this version get their sessions too
+                "INSERT INTO session_events" + _SESSION_EVENTS_SELECT,
+                _SESSIONS_VIEW,
+                _PROMPTS_VIEW,
+            ),
+        ),
+    ]
+
+
+LATEST = migrations()[-1].version
+
+
+def current_version(store: Store) -> int:
+    store.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+        "applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY version"
+    )
+    rows = store.query("SELECT max(version) AS v FROM schema_migrations")
+    return int(rows[0]["v"]) if rows else 0
+
+
+def migrate(store: Store, ttl: timedelta | None = None, target: int = LATEST) -> list[int]:
+    """Apply the migrations the store lacks, up to ``target``; returns the versions applied."""
+    applied = []
+    version = current_version(store)
+    for migration in migrations(ttl):
+        if migration.version <= version or migration.version > target:
+            continue
+        for statement in migration.statements:
+            store.command(statement)
+        store.command(
+            "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
+            {"v": migration.version, "n": migration.name},
+        )
+        applied.append(migration.version)
+        log.info(
+            "schema migrated",
+            version=migration.version,
+            name=migration.name,
+            store=store.settings.describe(),
+        )
+    return applied
