@@ -5,13 +5,14 @@ from __future__ import annotations
 from collector.component import Factory
 from exporters import clickhouse, debug, file
 from extensions import apikeys, sessions_api
-from processors import batch, cowork
+from processors import batch, cowork, redaction
 from receivers import otlp
 
 BUILTIN_FACTORIES: tuple[Factory, ...] = (
     otlp.FACTORY,
     batch.FACTORY,
     cowork.FACTORY,
+    redaction.FACTORY,
     clickhouse.FACTORY,
     debug.FACTORY,
     file.FACTORY,

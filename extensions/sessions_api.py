@@ -26,9 +26,8 @@ import structlog
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from collector.auth import AuthError, Authenticator
-from collector.clickhouse import ClickHouseSettings, Store
-from collector.clickhouse import queries
+from collector.auth import Authenticator, AuthError
+from collector.clickhouse import ClickHouseSettings, Store, queries
 from collector.clickhouse.schema import migrate
 from collector.component import (
     ComponentConfig,
@@ -97,8 +96,9 @@ class SessionsApi:
     async def start(self, host: Host) -> None:
         settings = host.component_config(Kind.EXPORTER, self.config.storage)
         if not isinstance(settings, ClickHouseSettings):
-            raise RuntimeError(f"{self.id}: storage {self.config.storage} is not a clickhouse "
-                               "exporter")
+            raise RuntimeError(
+                f"{self.id}: storage {self.config.storage} is not a clickhouse exporter"
+            )
         if self.config.auth is not None:
             ext = host.get_extension(self.config.auth)
             if not isinstance(ext, Authenticator):
@@ -126,8 +126,12 @@ class SessionsApi:
         except OSError as exc:
             await self.shutdown()
             raise RuntimeError(f"{self.id}: cannot listen: {exc.strerror or exc}") from None
-        log.info("serving sessions", component=str(self.id), endpoint=self.address,
-                 socket=str(self.socket) if self.socket else None)
+        log.info(
+            "serving sessions",
+            component=str(self.id),
+            endpoint=self.address,
+            socket=str(self.socket) if self.socket else None,
+        )
 
     async def _serve(self, *, tenant_fixed: bool) -> web.AppRunner:
         app = web.Application(middlewares=[self._errors])
@@ -172,7 +176,9 @@ class SessionsApi:
             if not 1 <= limit <= queries.MAX_LIMIT:
                 raise ValueError
         except ValueError:
-            raise _BadRequest(f"limit must be a whole number from 1 to {queries.MAX_LIMIT}")
+            raise _BadRequest(
+                f"limit must be a whole number from 1 to {queries.MAX_LIMIT}"
+            ) from None
         since = _time(q.get("since"), "since")
         until = _time(q.get("until"), "until")
         rows = await self._query(

@@ -56,7 +56,8 @@ def daemon(
     """``session-collector run`` on the built-in default config, in an empty folder."""
     port = free_port()
     proc = subprocess.Popen(
-        [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}"],
+        [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
+         "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}"],
         cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -74,14 +75,25 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def test_default_config_writes_accepted_records_under_data(
+def stored_sessions(folder: Path, env: dict[str, str]) -> list[dict[str, object]]:
+    """What ``session-collector sessions --json`` prints, run in ``folder``."""
+    out = subprocess.run([CLI, "sessions", "--json"], cwd=folder, env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = orjson.loads(out.stdout)
+    assert isinstance(rows, list)
+    return rows
+
+
+async def test_default_config_stores_the_sample_as_a_session(
     daemon: tuple[subprocess.Popen[bytes], int],
     tmp_path: Path,
     client: httpx.AsyncClient,
     sample_json: bytes,
+    clean_env: dict[str, str],
 ) -> None:
-    """With no --config, a key made in ./data/keys.json works and records land in
-    ./data/logs.jsonl as one OTLP/JSON line per request."""
+    """With no --config, a key made in ./data/keys.json works, and the sample becomes one
+    session in the embedded store under ./data, readable with the CLI while it runs."""
     _, port = daemon
     created = await asyncio.to_thread(create_key, tmp_path / "data" / "keys.json")
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {created['key']}"}
@@ -93,10 +105,10 @@ async def test_default_config_writes_accepted_records_under_data(
             break
         await asyncio.sleep(0.1)
     assert resp.status_code == 200
-    lines = (tmp_path / "data" / "logs.jsonl").read_bytes().splitlines()
-    assert len(lines) == 1
-    records = orjson.loads(lines[0])["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
-    assert len(records) == 6
+    (session,) = await asyncio.to_thread(stored_sessions, tmp_path, clean_env)
+    assert (session["prompts"], session["api_requests"], session["tool_calls"]) == (1, 2, 1)
+    assert (session["input_tokens"], session["cost_usd"]) == (2400, 0.01875)
+    assert (tmp_path / "data" / "clickhouse").is_dir()
 
 
 async def test_revoked_key_stops_working_without_restart(
@@ -126,10 +138,13 @@ async def test_revoked_key_stops_working_without_restart(
 
 
 def test_sigterm_finishes_in_flight_requests_then_exits_0(
-    daemon: tuple[subprocess.Popen[bytes], int], tmp_path: Path, sample_json: bytes
+    daemon: tuple[subprocess.Popen[bytes], int],
+    tmp_path: Path,
+    sample_json: bytes,
+    clean_env: dict[str, str],
 ) -> None:
     """A request whose body is still arriving when SIGTERM comes is completed and answered
-    200, its records are written, new connections are refused, and the exit code is 0."""
+    200, its records are stored, new connections are refused, and the exit code is 0."""
     proc, port = daemon
     key = create_key(tmp_path / "data" / "keys.json")["key"]
     time.sleep(1.5)  # > the default reload interval: the daemon now knows the key
@@ -137,7 +152,7 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
         f"POST {LOGS} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Authorization: Bearer {key}\r\nContent-Length: {len(sample_json)}\r\n\r\n"
     ).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head + sample_json[:100])
         time.sleep(0.3)  # the handler is now waiting for the rest of the body
         proc.send_signal(signal.SIGTERM)
@@ -147,9 +162,9 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
         sock.sendall(sample_json[100:])
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
-    assert proc.wait(timeout=20) == 0
-    lines = (tmp_path / "data" / "logs.jsonl").read_bytes().splitlines()
-    assert len(lines) == 1
+    assert proc.wait(timeout=60) == 0
+    (session,) = stored_sessions(tmp_path, clean_env)
+    assert session["api_requests"] == 2
 
 
 def test_sigint_stops_an_idle_collector_with_exit_0(
@@ -185,8 +200,9 @@ def test_run_reports_a_port_in_use_and_exits_1(tmp_path: Path, clean_env: dict[s
         taken.listen()
         port = taken.getsockname()[1]
         proc = subprocess.run(
-            [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}"],
-            cwd=tmp_path, capture_output=True, text=True, env=clean_env, timeout=30,
+            [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
+             "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}"],
+            cwd=tmp_path, capture_output=True, text=True, env=clean_env, timeout=60,
         )  # fmt: skip
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
@@ -201,7 +217,8 @@ def test_json_log_encoding_writes_one_json_object_per_line(
     port = free_port()
     proc = subprocess.Popen(
         [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
-         "--set", "service.telemetry.logs.encoding=json"],
+         "--set", "service.telemetry.logs.encoding=json",
+         "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}"],
         cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:

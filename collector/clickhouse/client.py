@@ -5,6 +5,9 @@ into one embedded store are serialised process-wide."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +22,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 _CHDB_LOCKS: dict[str, threading.RLock] = {}
 _CHDB_LOCKS_GUARD = threading.Lock()
+_CHDB_OPEN: dict[str, int] = {}  # embedded stores this process has open, and how many clients
 
 
 class StoreLocked(Exception):
@@ -53,6 +57,8 @@ class Store:
                 return
             if s.embedded:
                 s.chdb_path.mkdir(parents=True, exist_ok=True)
+                if not _CHDB_OPEN.get(str(s.chdb_path)) and _held_elsewhere(s.chdb_path):
+                    raise StoreLocked(f"the store {s.chdb_path} is in use by another process")
                 try:
                     client = clickhouse_connect.get_client(interface="chdb", path=str(s.chdb_path))
                 except Exception as exc:
@@ -80,6 +86,9 @@ class Store:
                     client.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
                     client.database = s.database
             self._client = client
+            if s.embedded:
+                key = str(s.chdb_path)
+                _CHDB_OPEN[key] = _CHDB_OPEN.get(key, 0) + 1
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         with self._lock:
@@ -109,7 +118,29 @@ class Store:
             client, self._client = self._client, None
             if client is not None:
                 client.close()
+                if self.settings.embedded:
+                    key = str(self.settings.chdb_path)
+                    _CHDB_OPEN[key] = max(0, _CHDB_OPEN.get(key, 0) - 1)
         self._executor.shutdown(wait=False)
+
+
+def _held_elsewhere(path: os.PathLike[str]) -> bool:
+    """Whether another process holds the embedded store (ClickHouse flocks its ``status``
+    file), checked before chDB tries and complains on stderr."""
+    try:
+        fd = os.open(os.path.join(path, "status"), os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _lock_for(settings: ClickHouseSettings) -> threading.RLock:

@@ -11,6 +11,7 @@ from collector.component import ComponentID, Factory, Kind
 from collector.records import LogBatch
 from collector.registry import builtin_registry
 from collector.testing import RecordingExporter, RecordingExporterConfig
+from exporters.clickhouse import ClickHouseExporterConfig
 
 FACTORIES = [f for kind in Kind for f in builtin_registry().factories(kind)]
 
@@ -20,6 +21,8 @@ def minimal_config(factory: Factory, tmp_path: Path) -> dict[str, Any]:
     needs: dict[str, dict[str, Any]] = {
         "apikeys": {"keys_file": str(tmp_path / "keys.json")},
         "file": {"path": str(tmp_path / "out.jsonl")},
+        "clickhouse": {"endpoint": f"chdb://{tmp_path / 'store'}"},
+        "sessions_api": {"endpoint": "127.0.0.1:0"},
     }
     return needs.get(factory.type, {})
 
@@ -48,6 +51,10 @@ async def test_start_then_shutdown_twice_is_safe(factory: Factory, tmp_path: Pat
     class Host:
         def get_extension(self, component_id: ComponentID) -> object | None:
             return None
+
+        def component_config(self, kind: Kind, component_id: ComponentID) -> object | None:
+            store = {"endpoint": f"chdb://{tmp_path / 'store'}"}
+            return ClickHouseExporterConfig.model_validate(store)
 
     component = build(factory, tmp_path)
     config = factory.config_model.model_validate(minimal_config(factory, tmp_path))

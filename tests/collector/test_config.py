@@ -286,13 +286,17 @@ def test_invalid_component_is_not_also_reported_as_unconfigured(tmp_path: Path) 
 
 
 def test_builtin_default_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded default config is valid: otlp with apikeys auth into the file exporter."""
-    for name in ("KEYS_FILE", "OTLP_ENDPOINT", "DATA_DIR"):
+    """The embedded default config is valid: otlp with apikeys -> cowork -> redaction ->
+    batch -> embedded clickhouse, with the sessions API."""
+    for name in ("KEYS_FILE", "OTLP_ENDPOINT", "DATA_DIR", "API_ENDPOINT"):
         monkeypatch.delenv(f"SESSION_COLLECTOR_{name}", raising=False)
     config = load_config([])
     assert otlp_of(config).endpoint == "127.0.0.1:4318"
-    assert config.service.extensions == [ComponentID("apikeys")]
-    assert config.component(Kind.EXPORTER, ComponentID("file")).path == "./data/logs.jsonl"
+    assert config.service.extensions == [ComponentID("apikeys"), ComponentID("sessions_api")]
+    pipeline = config.service.pipelines["logs"]
+    assert [str(p) for p in pipeline.processors] == ["cowork", "redaction", "batch"]
+    exporter = config.component(Kind.EXPORTER, ComponentID("clickhouse"))
+    assert exporter.endpoint == "chdb://./data/clickhouse"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,315 @@
+"""``redaction`` processor: masks secrets in the free-text attributes of Claude Code and Cowork
+events (``prompt``, ``response``, ``tool_parameters``, ``tool_input``, ``error`` by default).
+
+Each secret found is replaced by ``[REDACTED:<pattern name>]`` and the text around it is kept,
+so a JSON string (``tool_parameters``) stays valid JSON: no pattern can end inside an escape
+sequence or take a quote. For labelled secrets only the secret goes: ``Bearer <token>``,
+``Authorization: Basic <credentials>``, ``aws_secret_access_key=<key>``,
+``scheme://user:<password>@host`` and ``https://hooks.slack.com/services/<path>`` keep their
+label, user and host. Keys listed in ``deny_keys`` lose their whole value (``[REDACTED]``),
+keys in ``allow_keys`` are never touched, non-string values and the body are left alone.
+A record where something was masked gets ``summary_attribute`` (the number of masks this
+processor applied to it). Masking is idempotent: masked text holds nothing that a built-in
+pattern matches again.
+
+Built-in patterns, applied in this order (specific ones first, so a JWT sent as a bearer token
+is masked once, as ``jwt``):
+
+- ``private_key``: ``-----BEGIN ... PRIVATE KEY-----`` through its ``-----END`` line (raw
+  or ``\\n``-escaped lines); without an END line, the header and the base64 lines after it
+- ``jwt``: ``eyJ...`` . ``ey...`` . signature, in base64url
+- ``anthropic_api_key``: ``sk-ant-`` + 20 or more key characters
+- ``openai_api_key``: ``sk-``, ``sk-proj-``, ``sk-svcacct-`` or ``sk-admin-`` + 20 or more key
+  characters with an upper-case letter among them, or + 32 or more hex digits
+- ``aws_access_key_id``: ``AKIA`` or ``ASIA`` + 16 upper-case letters or digits
+- ``aws_secret_access_key``: 40 base64 characters after ``aws_secret_access_key``,
+  ``secret_access_key``, ``SecretAccessKey`` or ``aws_secret_key`` (``=``, ``:`` or a space)
+- ``github_token``: ``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_`` + 36 or more,
+  ``github_pat_`` + 22 or more
+- ``slack_webhook_url``: the path of ``https://hooks.slack.com/services/...`` (also
+  ``workflows/`` and ``triggers/``)
+- ``slack_token``: ``xoxa-``, ``xoxb-``, ``xoxp-``, ``xoxr-``, ``xoxs-`` + 10 or more
+- ``google_api_key``: ``AIza`` + 35
+- ``url_password``: the password of ``scheme://user:password@host``
+- ``authorization``: the credentials after ``Authorization:`` or ``"Authorization": "``
+  (after a scheme such as ``Basic`` when there is one)
+- ``bearer_token``: the token after ``Bearer``
+
+They are precise on purpose: keys need their prefix and length, and keys start at a word
+boundary (``task-...`` is not ``sk-...``); the tokens after ``Bearer`` and ``Authorization``
+need 8 or more characters with an upper-case letter, digit, ``+``, ``/`` or ``=`` after the
+first (so prose such as "bearer authentication" stays); UUIDs, ``toolu_...`` ids, hashes,
+paths and URLs without a password are never masked. The labels ``Bearer``,
+``Authorization`` and ``secret_access_key`` are recognised in lower, Capitalised and UPPER
+case.
+
+``extra_patterns`` (regular expressions) run after the built-in ones and are replaced by
+``[REDACTED:extra]``; when one has a group named ``secret``, only that group is masked.
+
+Speed: an ordered list of separately compiled patterns, not one combined alternation.
+CPython's ``re`` finds a pattern's leading literal (``sk-``, ``AKIA``, ``eyJ``, ``://``) with a
+fast C scan and only then runs the pattern; an alternation of all of them has no common
+literal, so the engine tries every branch at every position. Measured on CPython 3.11 with
+texts holding no secret (the usual case), a 360-character prompt and a 4 KB
+``tool_parameters``: about 5 us and 45 us for the list, 180 us and 1,200 us for a single
+search of the combined regex. Each pattern is first tried with ``search`` (cheaper than
+``subn`` when nothing matches), and the patterns whose label has several spellings
+(``Bearer``/``BEARER``...), which cannot start with one literal, run only when a plain
+substring check finds their label. Attributes not listed are never looked at, and
+non-string values are skipped: 180,000 to 300,000 records/s on a mix of Claude Code records.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from pydantic import Field, field_validator, model_validator
+
+from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.records import Attributes, LogBatch
+
+TYPE = "redaction"
+
+DEFAULT_ATTRIBUTES = ("prompt", "response", "tool_parameters", "tool_input", "error")
+DENIED = "[REDACTED]"
+
+
+class RedactionConfig(ComponentConfig):
+    attributes: list[str] = Field(default_factory=lambda: list(DEFAULT_ATTRIBUTES))
+    extra_patterns: list[str] = Field(default_factory=list)
+    allow_keys: list[str] = Field(default_factory=list)
+    deny_keys: list[str] = Field(default_factory=list)
+    summary_attribute: str = "redaction.masked.count"
+
+    @field_validator("extra_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                compiled = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+            if compiled.search("") is not None:
+                raise ValueError(f"regular expression {pattern!r} matches the empty string")
+        return value
+
+    @model_validator(mode="after")
+    def _allow_and_deny_disjoint(self) -> RedactionConfig:
+        both = sorted(set(self.allow_keys) & set(self.deny_keys))
+        if both:
+            raise ValueError(f"keys both in allow_keys and deny_keys: {', '.join(both)}")
+        return self
+
+
+def create(
+    component_id: ComponentID, config: RedactionConfig, next_consumer: Consumer
+) -> RedactionProcessor:
+    return RedactionProcessor(component_id, config, next_consumer)
+
+
+FACTORY = Factory(
+    Kind.PROCESSOR,
+    TYPE,
+    RedactionConfig,
+    create,
+    "masks secrets in prompts, responses, tool input and errors",
+)
+
+
+# -- patterns -------------------------------------------------------------------------------
+
+# Characters of a bearer token or of HTTP credentials. Never a quote or a backslash, so a
+# masked JSON string stays valid; never ``[`` or ``]``, so masked text does not match again.
+_TOKEN_CHARS = r"A-Za-z0-9._~+/=-"
+# 8 or more token characters, with an upper-case letter, digit, ``+``, ``/`` or ``=`` after
+# the first one: "Authorization: required" and "bearer authentication" are prose.
+_TOKEN = rf"(?=[{_TOKEN_CHARS}]+[A-Z0-9+/=])[{_TOKEN_CHARS}]{{8,}}"
+# An optional quote after a label or separator, maybe escaped (JSON inside a JSON string).
+_QUOTE = r"""(?:\\?["'])?"""
+
+#: (name, pattern, triggers). The secret is the group named ``secret`` when there is one,
+#: else the whole match. A pattern with triggers runs only if one of them is in the text.
+_BUILTIN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "private_key",
+        r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[\s\S]*?-----END[A-Z ]{0,30} PRIVATE KEY(?: BLOCK)?-----"
+        r"|(?:[A-Za-z0-9+/=\r\n]|\\[nr])*)",
+        (),
+    ),
+    (
+        "jwt",
+        r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+        (),
+    ),
+    ("anthropic_api_key", r"sk-ant-(?<![A-Za-z0-9]sk-ant-)[A-Za-z0-9_-]{20,}", ()),
+    (
+        "openai_api_key",
+        r"sk-(?<![A-Za-z0-9]sk-)(?!ant-)(?:(?:proj|svcacct|admin)-)?"
+        r"(?:(?=[A-Za-z0-9_-]*[A-Z])[A-Za-z0-9_-]{20,}|[a-f0-9]{32,}(?![A-Za-z0-9_-]))",
+        (),
+    ),
+    ("aws_access_key_id", r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])", ()),
+    (
+        "aws_secret_access_key",
+        r"(?:[Ss]ecret_?[Aa]ccess_?[Kk]ey|SECRET_ACCESS_KEY|[Aa]ws_?[Ss]ecret_?[Kk]ey"
+        rf"|AWS_SECRET_KEY){_QUOTE}\s*[:=]?\s*{_QUOTE}"
+        r"(?P<secret>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])",
+        ("ecret", "ECRET"),
+    ),
+    (
+        "github_token",
+        r"g(?<![A-Za-z0-9]g)(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_[A-Za-z0-9_]{22,})",
+        (),
+    ),
+    (
+        "slack_webhook_url",
+        r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/]+)",
+        (),
+    ),
+    ("slack_token", r"xox[abprs]-(?<![A-Za-z0-9]xox[abprs]-)[A-Za-z0-9-]{10,}", ()),
+    ("google_api_key", r"AIza(?<![A-Za-z0-9]AIza)[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])", ()),
+    (
+        "url_password",
+        r"""://[^\s:@/?#"'\\\[\]]*:(?P<secret>[^\s@/?#"'\\\[\]]+)@""",
+        (),
+    ),
+    (
+        "authorization",
+        rf"(?:[Aa]uthorization|AUTHORIZATION){_QUOTE}\s*[:=]\s*{_QUOTE}"
+        r"(?:(?i:bearer|basic|token|digest|negotiate|apikey|api-key)\s+)?"
+        rf"(?P<secret>{_TOKEN})",
+        ("uthorization", "UTHORIZATION"),
+    ),
+    ("bearer_token", rf"(?:[Bb]earer|BEARER)\s+(?P<secret>{_TOKEN})", ("earer", "EARER")),
+)
+
+
+class _Pattern:
+    """One compiled pattern and how its matches are replaced."""
+
+    __slots__ = ("_group", "_token", "exact", "name", "regex", "triggers")
+
+    def __init__(
+        self, name: str, source: str, triggers: tuple[str, ...] = (), *, exact: bool = True
+    ) -> None:
+        self.name = name
+        self.regex = re.compile(source)
+        self.triggers = triggers
+        #: every match masks something (true of the built-in patterns, which cannot match
+        #: empty text), so ``re.subn`` counts; extra patterns count their non-empty matches
+        self.exact = exact
+        self._token = f"[REDACTED:{name}]"
+        self._group = self.regex.groupindex.get("secret")
+
+    def _mask(self, match: re.Match[str]) -> str:
+        if self._group is None:
+            return self._token
+        start, end = match.span(self._group)
+        base, text = match.start(), match.group(0)
+        return text[: start - base] + self._token + text[end - base :]
+
+    def apply(self, text: str) -> tuple[str, int]:
+        """``text`` with this pattern's matches masked, and how many were masked; call it
+        only when ``regex.search(text)`` found something (:meth:`RedactionProcessor.mask_text`
+        checks that first, in its own loop: most texts have no secret)."""
+        if self.exact:
+            if self._group is None:
+                return self.regex.subn(self._token, text)
+            return self.regex.subn(self._mask, text)
+        count = 0
+
+        def mask_non_empty(match: re.Match[str]) -> str:
+            nonlocal count
+            start, end = match.span(self._group or 0)
+            if start == end:
+                return match.group(0)
+            count += 1
+            return self._mask(match)
+
+        return self.regex.sub(mask_non_empty, text), count
+
+
+BUILTIN_PATTERNS: tuple[_Pattern, ...] = tuple(_Pattern(*spec) for spec in _BUILTIN)
+BUILTIN_NAMES: tuple[str, ...] = tuple(p.name for p in BUILTIN_PATTERNS)
+
+
+# -- processor ------------------------------------------------------------------------------
+
+
+class RedactionProcessor:
+    mutates_data: ClassVar[bool] = True
+
+    def __init__(
+        self, component_id: ComponentID, config: RedactionConfig, next_consumer: Consumer
+    ) -> None:
+        self.id = component_id
+        self.config = config
+        self.next_consumer = next_consumer
+        #: masks applied since the start, deny_keys replacements included
+        self.masked_total = 0
+        allow = set(config.allow_keys)
+        self._deny = tuple(dict.fromkeys(config.deny_keys))  # never in allow_keys
+        self._scan = tuple(
+            dict.fromkeys(
+                k for k in config.attributes if k not in allow and k not in config.deny_keys
+            )
+        )
+        self._patterns = BUILTIN_PATTERNS + tuple(
+            _Pattern("extra", source, exact=False) for source in config.extra_patterns
+        )
+        self._table = tuple((p.triggers, p.regex.search, p) for p in self._patterns)
+        self._summary = config.summary_attribute
+
+    async def start(self, host: Host) -> None:
+        pass
+
+    async def shutdown(self) -> None:
+        pass
+
+    async def consume(self, batch: LogBatch) -> None:
+        total = 0
+        mask = self.mask_attributes
+        for record in batch.records:
+            masked = mask(record.attributes)
+            if masked:
+                total += masked
+                # Fields derived earlier (e.g. by cowork) may hold what was just masked:
+                # drop them, and whoever needs them derives them again from masked values.
+                record.derived = None
+        self.masked_total += total
+        await self.next_consumer.consume(batch)
+
+    def mask_attributes(self, attributes: Attributes) -> int:
+        """Mask one record's attributes in place; the number of masks applied."""
+        count = 0
+        for key in self._deny:
+            if key in attributes and attributes[key] != DENIED:
+                attributes[key] = DENIED
+                count += 1
+        for key in self._scan:
+            value = attributes.get(key)
+            if type(value) is str and value:
+                masked, found = self.mask_text(value)
+                if found:
+                    attributes[key] = masked
+                    count += found
+        if count and self._summary:
+            attributes[self._summary] = count
+        return count
+
+    def mask_text(self, text: str) -> tuple[str, int]:
+        """``text`` with every secret masked, and the number of secrets masked."""
+        count = 0
+        for triggers, search, pattern in self._table:
+            if triggers:
+                for trigger in triggers:
+                    if trigger in text:
+                        break
+                else:
+                    continue
+            if search(text) is not None:
+                text, found = pattern.apply(text)
+                count += found
+        return text, count

@@ -1,0 +1,138 @@
+"""The sessions API over HTTP: org keys with sessions_read, one org's sessions each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from collector.component import ComponentID
+from tests.conftest import RunningCollector, StartCollector, storage_config
+
+SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
+
+
+@pytest.fixture
+async def running(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    store_endpoint: dict[str, Any],
+    client: httpx.AsyncClient,
+    sample_json: bytes,
+) -> RunningCollector:
+    """A storage collector that has received the sample from org acme."""
+    running = await start_collector(storage_config(keys_file, store_endpoint))
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {org_key}"}
+    resp = await client.post(running.url + "/v1/logs", content=sample_json, headers=headers)
+    assert resp.status_code == 200
+    return running
+
+
+def api(running: RunningCollector) -> str:
+    ext = running.service.extensions[ComponentID("sessions_api")]
+    return f"http://{ext.address}/api/v1/sessions"  # type: ignore[attr-defined]
+
+
+async def test_a_reader_lists_its_orgs_sessions(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """GET /api/v1/sessions with a sessions_read key returns the org's sessions."""
+    key = await running.key(roles=("sessions_read",))
+    resp = await client.get(api(running), headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200
+    (session,) = resp.json()["sessions"]
+    assert session["session_id"] == SESSION
+    assert (session["prompts"], session["api_requests"], session["tool_calls"]) == (1, 2, 1)
+    assert (session["input_tokens"], session["cost_usd"]) == (2400, 0.01875)
+    assert session["first_seen"] == "2026-11-26T20:08:18.629Z"
+
+
+async def test_one_session_and_its_prompts(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """GET /sessions/{id} and /sessions/{id}/prompts give the session and its prompts."""
+    key = await running.key(roles=("sessions_read",))
+    headers = {"Authorization": f"Bearer {key}"}
+    resp = await client.get(f"{api(running)}/{SESSION}", headers=headers)
+    assert resp.status_code == 200
+    assert resp.json()["title"] == "list the files here"
+    resp = await client.get(f"{api(running)}/{SESSION}/prompts", headers=headers)
+    assert resp.status_code == 200
+    (prompt,) = resp.json()["prompts"]
+    assert (prompt["text"], prompt["length"], prompt["duration_ms"]) == (
+        "list the files here",
+        19,
+        162,
+    )
+
+
+async def test_another_orgs_key_sees_nothing(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """A key of another org gets an empty list and 404 for the session and its prompts."""
+    key = await running.key(org="globex", roles=("sessions_read",))
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await client.get(api(running), headers=headers)).json() == {"sessions": []}
+    assert (await client.get(f"{api(running)}/{SESSION}", headers=headers)).status_code == 404
+    resp = await client.get(f"{api(running)}/{SESSION}/prompts", headers=headers)
+    assert resp.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("kind", "status"),
+    [("none", 401), ("ingest-only", 403), ("personal", 403), ("unknown", 401)],
+)
+async def test_readers_need_an_org_key_with_sessions_read(
+    running: RunningCollector, client: httpx.AsyncClient, kind: str, status: int
+) -> None:
+    """No key or an unknown key is 401; an ingest-only or personal key is 403."""
+    headers = {}
+    if kind == "ingest-only":
+        headers["Authorization"] = f"Bearer {await running.key()}"
+    elif kind == "personal":
+        key = await running.key(roles=("sessions_read",), personal=True, user="a@b.c")
+        headers["Authorization"] = f"Bearer {key}"
+    elif kind == "unknown":
+        headers["Authorization"] = "Bearer sck_0000000000000000_nope"
+    resp = await client.get(api(running), headers=headers)
+    assert resp.status_code == status
+    assert "error" in orjson.loads(resp.content)
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("client=Claude%20Code", 1),
+        ("client=Claude%20Cowork", 0),
+        ("user=4fc0363098d6f5edd25b2e964b9295963ee80f040b1b28e81be396a840536e9f", 1),
+        ("user=someone@else", 0),
+        ("since=2026-11-26T20:00:00Z", 1),
+        ("since=2026-11-26T21:00:00Z", 0),
+        ("until=2026-11-26T20:00:00Z", 0),
+        ("until=2026-11-27", 1),
+        ("limit=1", 1),
+    ],
+)
+async def test_filters_narrow_the_list(
+    running: RunningCollector, client: httpx.AsyncClient, query: str, found: int
+) -> None:
+    """client, user, since, until and limit filter the sessions."""
+    key = await running.key(roles=("sessions_read",))
+    resp = await client.get(f"{api(running)}?{query}", headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 200
+    assert len(resp.json()["sessions"]) == found
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=many", "since=last%20tuesday"])
+async def test_bad_parameters_are_400_with_a_reason(
+    running: RunningCollector, client: httpx.AsyncClient, query: str
+) -> None:
+    """An invalid limit or time is 400 naming the parameter."""
+    key = await running.key(roles=("sessions_read",))
+    resp = await client.get(f"{api(running)}?{query}", headers={"Authorization": f"Bearer {key}"})
+    assert resp.status_code == 400
+    assert query.split("=")[0] in resp.json()["error"]
