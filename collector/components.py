@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collector.component import Factory
-from exporters import clickhouse, debug, file
+from exporters import clickhouse, debug, file, kafka
 from extensions import apikeys, sessions_api
 from processors import batch, cowork, redaction
+from receivers import kafka as kafka_receiver
 from receivers import otlp
 
 BUILTIN_FACTORIES: tuple[Factory, ...] = (
     otlp.FACTORY,
+    kafka_receiver.FACTORY,
     batch.FACTORY,
     cowork.FACTORY,
     redaction.FACTORY,
     clickhouse.FACTORY,
     debug.FACTORY,
     file.FACTORY,
+    kafka.FACTORY,
     apikeys.FACTORY,
     sessions_api.FACTORY,
 )

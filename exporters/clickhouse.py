@@ -1,16 +1,20 @@
 """``clickhouse`` exporter: stores logs, and through them sessions and prompts, in
 ClickHouse: embedded chDB (``chdb://PATH``) or a server (``http(s)://host:port``).
 
-At start the schema is created or migrated (``create_schema``). Each batch is one INSERT
+At start the schema is created or migrated (``create_schema``); a server that is down at
+start is connected to, and its schema created, in the background. Each batch is one INSERT
 into ``otel_logs``, run off the event loop; ClickHouse fills ``session_events`` through a
 materialized view. A failed INSERT is retried with exponential backoff
-(``retry_on_failure``); when retries run out the error is retryable, so the OTLP receiver
-answers 503 and the client sends again, which the store's record identity makes harmless.
+(``retry_on_failure``) or, with ``sending_queue.storage``, kept in the disk queue until the
+server is back. When neither works the error is retryable: the OTLP receiver answers 503,
+the Kafka receiver retries without committing, and a redelivery is harmless because every
+figure is idempotent on the record identity.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from datetime import timedelta
@@ -19,11 +23,12 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector.clickhouse import ClickHouseSettings, Store
+from collector.clickhouse import ClickHouseSettings, Store, StoreLocked
 from collector.clickhouse import rows as row_columns
 from collector.clickhouse.schema import migrate
-from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
+from collector.component import ComponentID, Factory, Host, Kind
 from collector.errors import RetryableError
+from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.records import LogBatch
 from collector.units import Duration
 
@@ -31,20 +36,12 @@ TYPE = "clickhouse"
 log = structlog.get_logger(__name__)
 
 
-class RetrySettings(ComponentConfig):
-    """The OpenTelemetry Collector's ``retry_on_failure`` block."""
-
-    enabled: bool = True
-    initial_interval: Duration = timedelta(seconds=1)
-    max_interval: Duration = timedelta(seconds=5)
-    #: 0 retries forever
-    max_elapsed_time: Duration = timedelta(seconds=15)
-
-
 class ClickHouseExporterConfig(ClickHouseSettings):
     create_schema: bool = True
     ttl: Duration = timedelta(0)
     async_insert: bool = False
+    timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
+    sending_queue: QueueSettings = Field(default_factory=QueueSettings)
     retry_on_failure: RetrySettings = Field(default_factory=RetrySettings)
 
 
@@ -68,59 +65,88 @@ class ClickHouseExporter:
         self.id = component_id
         self.config = config
         self.store: Store | None = None
+        self.sender = QueuedSender(
+            component_id, self._send, config.retry_on_failure, config.sending_queue
+        )
+        self._connector: asyncio.Task[None] | None = None
         self.inserted_records = 0
+        self.last_insert_seconds = 0.0
 
     async def start(self, host: Host) -> None:
+        await self.sender.start()
+        try:
+            await self._connect()
+        except StoreLocked:
+            await self.sender.shutdown()
+            raise
+        except Exception as exc:
+            if self.config.embedded:
+                await self.sender.shutdown()
+                raise
+            log.warning(
+                "ClickHouse unreachable at start; connecting in the background",
+                component=str(self.id),
+                store=self.config.describe(),
+                error=str(exc)[:300],
+            )
+            self._connector = asyncio.create_task(self._connect_loop())
+
+    async def _connect(self) -> None:
         store = Store(self.config)
-        await store.call(store.open)
-        if self.config.create_schema:
-            ttl = self.config.ttl if self.config.ttl.total_seconds() > 0 else None
-            await store.call(migrate, store, ttl)
+        try:
+            await store.call(store.open)
+            if self.config.create_schema:
+                ttl = self.config.ttl if self.config.ttl.total_seconds() > 0 else None
+                await store.call(migrate, store, ttl)
+        except BaseException:
+            await store.call(store.close)
+            raise
         self.store = store
         log.info("storing", component=str(self.id), store=self.config.describe())
 
+    async def _connect_loop(self) -> None:
+        retry = self.config.retry_on_failure
+        delay = retry.initial_interval.total_seconds()
+        while True:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            try:
+                await self._connect()
+                return
+            except Exception as exc:
+                log.debug("ClickHouse still unreachable", component=str(self.id), error=str(exc))
+                delay = min(delay * 2, retry.max_interval.total_seconds())
+
     async def shutdown(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+            self._connector = None
+        await self.sender.shutdown()
         store, self.store = self.store, None
         if store is not None:
             await store.call(store.close)
 
     async def consume(self, batch: LogBatch) -> None:
+        if batch.records:
+            await self.sender.export(batch)
+
+    async def _send(self, batch: LogBatch) -> None:
+        """One INSERT of the batch into ``otel_logs``; every failure is retryable."""
         store = self.store
         if store is None:
-            raise RetryableError("exporter is not running", component=str(self.id))
-        if not batch.records:
-            return
+            raise RetryableError("not connected to ClickHouse", component=str(self.id))
         cols = row_columns.columns(batch.tenant, batch.records)
         settings = (
             {"async_insert": 1, "wait_for_async_insert": 1} if self.config.async_insert else None
         )
-        retry = self.config.retry_on_failure
-        delay = retry.initial_interval.total_seconds()
-        deadline = time.monotonic() + retry.max_elapsed_time.total_seconds()
-        while True:
-            try:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.config.timeout.total_seconds()):
                 await store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, settings)
-                self.inserted_records += len(batch.records)
-                return
-            except Exception as exc:
-                forever = retry.max_elapsed_time.total_seconds() == 0
-                if not retry.enabled or (not forever and time.monotonic() + delay > deadline):
-                    log.error(
-                        "insert failed",
-                        component=str(self.id),
-                        error=str(exc)[:500],
-                        records=len(batch.records),
-                    )
-                    raise RetryableError(
-                        f"ClickHouse insert failed: {str(exc)[:200]}",
-                        component=str(self.id),
-                        retry_after=max(1.0, delay),
-                    ) from exc
-                log.warning(
-                    "insert failed, retrying",
-                    component=str(self.id),
-                    error=str(exc)[:200],
-                    retry_in=round(delay, 2),
-                )
-                await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-                delay = min(delay * 2, retry.max_interval.total_seconds())
+        except Exception as exc:
+            raise RetryableError(
+                f"ClickHouse insert failed: {str(exc)[:200]}", component=str(self.id)
+            ) from exc
+        self.inserted_records += len(batch.records)
+        self.last_insert_seconds = time.monotonic() - started

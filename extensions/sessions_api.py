@@ -105,9 +105,12 @@ class SessionsApi:
                 raise RuntimeError(f"{self.id}: extension {self.config.auth} cannot authenticate")
             self.authenticator = ext
         store = Store(settings)
-        await store.call(store.open)
-        if getattr(settings, "create_schema", True):
-            await store.call(migrate, store, getattr(settings, "ttl", None) or None)
+        if settings.embedded:
+            # One engine per process: open it now, beside the exporter. A server is opened
+            # on first use instead, so a collector starts while its server is down.
+            await store.call(store.open)
+            if getattr(settings, "create_schema", True):
+                await store.call(migrate, store, getattr(settings, "ttl", None) or None)
         self.store = store
         try:
             runner = await self._serve(tenant_fixed=True)

@@ -169,3 +169,58 @@ def storage_config(keys_file: Path, store: dict[str, Any], **batch: Any) -> dict
             },
         },
     }
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The broker the Kafka tests use: KAFKA_BOOTSTRAP, else the dev broker on 9092.
+    Not reachable is a failure, never a skip: ``scripts/dev-services start`` runs one."""
+    import socket
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        pytest.fail(f"no Kafka broker at {bootstrap} ({exc}); run scripts/dev-services start")
+    return bootstrap
+
+
+@pytest.fixture
+def topic() -> str:
+    """A topic name of this test's own."""
+    import secrets
+
+    return f"test_{secrets.token_hex(6)}"
+
+
+async def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)])
+    finally:
+        await admin.close()
+
+
+async def read_topic(bootstrap: str, name: str, count: int, within: float = 30) -> list[Any]:
+    """``count`` messages from the start of a topic (fails if fewer arrive in time)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(name, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    messages: list[Any] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(messages) < count:
+                polled = await consumer.getmany(timeout_ms=500)
+                for batch in polled.values():
+                    messages.extend(batch)
+    finally:
+        await consumer.stop()
+    return messages

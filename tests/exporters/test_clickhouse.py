@@ -3,6 +3,7 @@ or the server named by CLICKHOUSE_URL)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from collector import otlp_json
 from collector.clickhouse import ClickHouseSettings, Store, queries
 from collector.clickhouse.schema import LATEST, current_version, migrate
 from collector.component import ComponentID
+from collector.errors import RetryableError
 from collector.records import LogBatch
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector, storage_config
@@ -227,10 +229,36 @@ async def test_migrating_twice_does_nothing(store_endpoint: dict[str, Any]) -> N
         await store.call(store.close)
 
 
-async def test_unreachable_server_fails_to_start_with_a_clear_error() -> None:
-    """A server that does not answer is an error naming it at start, not a hang."""
-    config = ClickHouseExporterConfig(endpoint="http://127.0.0.1:1")
+async def test_an_unreachable_server_does_not_stop_the_start_and_fails_batches_at_once(
+    sample_json: bytes,
+) -> None:
+    """With the server down and no disk queue, the exporter starts, and a batch fails at
+    once with a retryable error (the receiver's 503), not after a long wait."""
+    config = ClickHouseExporterConfig.model_validate(
+        {"endpoint": "http://127.0.0.1:1", "retry_on_failure": {"enabled": False}}
+    )
     exp = ClickHouseExporter(ComponentID("clickhouse"), config)
-    with pytest.raises(Exception, match=r"127\.0\.0\.1"):
-        await exp.start(NoHost())
-    await exp.shutdown()
+    await exp.start(NoHost())
+    try:
+        batch = LogBatch("acme", otlp_json.decode_request(sample_json))
+        for _ in range(2):
+            with pytest.raises(RetryableError):
+                await asyncio.wait_for(exp.consume(batch), timeout=5)
+    finally:
+        await exp.shutdown()
+
+
+async def test_an_unreachable_server_with_a_disk_queue_acknowledges_by_queueing(
+    tmp_path: Path, sample_json: bytes
+) -> None:
+    """With ``sending_queue.storage``, batches for a down server are kept on disk."""
+    config = ClickHouseExporterConfig.model_validate(
+        {"endpoint": "http://127.0.0.1:1", "sending_queue": {"storage": str(tmp_path / "q")}}
+    )
+    exp = ClickHouseExporter(ComponentID("clickhouse"), config)
+    await exp.start(NoHost())
+    try:
+        await exp.consume(LogBatch("acme", otlp_json.decode_request(sample_json)))
+        assert exp.sender.queued_batches == 1
+    finally:
+        await exp.shutdown()

@@ -1,0 +1,77 @@
+"""A durable FIFO of encoded batches in SQLite (WAL, ``synchronous=FULL``): ``put`` returns
+once the batch is fsynced, survives a crash or restart, and items leave only by ``delete``
+after their delivery. Blocking: callers run it off the event loop."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class QueueFull(Exception):
+    """The queue holds ``capacity`` batches already."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedBatch:
+    id: int
+    tenant: str
+    payload: bytes
+    records: int
+
+
+class DiskQueue:
+    def __init__(self, path: Path, capacity: int) -> None:
+        self.path = path
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "tenant TEXT NOT NULL, records INTEGER NOT NULL, payload BLOB NOT NULL)"
+        )
+        self._size, self._records = self._db.execute(
+            "SELECT count(*), coalesce(sum(records), 0) FROM queue"
+        ).fetchone()
+
+    def __len__(self) -> int:
+        return int(self._size)
+
+    @property
+    def records(self) -> int:
+        """Log records waiting in the queue."""
+        return int(self._records)
+
+    def put(self, tenant: str, payload: bytes, records: int) -> None:
+        with self._lock:
+            if self._size >= self.capacity:
+                raise QueueFull(f"the sending queue holds {self._size} batches (queue_size)")
+            self._db.execute(
+                "INSERT INTO queue (tenant, records, payload) VALUES (?, ?, ?)",
+                (tenant, records, payload),
+            )
+            self._size += 1
+            self._records += records
+
+    def peek(self, limit: int = 1) -> list[QueuedBatch]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, tenant, payload, records FROM queue ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
+        return [QueuedBatch(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
+
+    def delete(self, item: QueuedBatch) -> None:
+        with self._lock:
+            cur = self._db.execute("DELETE FROM queue WHERE id = ?", (item.id,))
+            if cur.rowcount:
+                self._size -= 1
+                self._records -= item.records
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

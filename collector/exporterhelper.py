@@ -1,0 +1,222 @@
+"""What every exporter that talks to a remote system shares, named as in the OpenTelemetry
+Collector's exporterhelper: ``retry_on_failure`` and ``sending_queue``.
+
+:class:`QueuedSender` delivers a batch so that ``export`` returns only once it is durable:
+
+- Downstream healthy: send now. Success returns.
+- Downstream failing, with ``sending_queue.storage``: the batch is written to the disk queue
+  and fsynced, and that is the acknowledgement. A drainer sends queued batches in order,
+  retrying with backoff for as long as it takes (queued batches are never dropped), and
+  while anything is queued new batches queue behind it so their order holds.
+- Downstream failing, no storage: retries with backoff within ``max_elapsed_time``. Once
+  the downstream is known to be down, further batches fail at once with a retryable error
+  (the receiver answers 503 with ``Retry-After``) until a retry is due.
+- Queue full: a retryable error at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+from pydantic import Field
+
+from collector import otlp_proto
+from collector.component import ComponentConfig, ComponentID
+from collector.disk_queue import DiskQueue, QueueFull
+from collector.errors import PermanentError, RetryableError
+from collector.records import LogBatch
+from collector.units import Duration
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+class RetrySettings(ComponentConfig):
+    """``retry_on_failure``: exponential backoff with jitter."""
+
+    enabled: bool = True
+    initial_interval: Duration = timedelta(seconds=1)
+    max_interval: Duration = timedelta(seconds=5)
+    #: how long one batch may be retried before its sender gets the error; 0 = forever
+    max_elapsed_time: Duration = timedelta(seconds=15)
+
+
+class QueueSettings(ComponentConfig):
+    """``sending_queue``: a durable queue on disk for while the downstream is away."""
+
+    enabled: bool = True
+    #: the most batches the queue holds
+    queue_size: int = Field(1000, gt=0)
+    #: folder of the queue's files; without it there is no queue
+    storage: str | None = None
+
+
+Send = Callable[[LogBatch], Awaitable[None]]
+
+
+class QueuedSender:
+    def __init__(
+        self,
+        component: ComponentID,
+        send: Send,
+        retry: RetrySettings,
+        queue: QueueSettings,
+    ) -> None:
+        self.component = str(component)
+        self._send = send
+        self.retry = retry
+        self.queue_settings = queue
+        self.queue: DiskQueue | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sending-queue")
+        self._down_until = 0.0
+        self._backoff = retry.initial_interval.total_seconds()
+        self._wake = asyncio.Event()
+        self._drainer: asyncio.Task[None] | None = None
+        self._stopping = False
+        file_name = f"{component.type}_{component.name or 'default'}.sqlite"
+        self._path = Path(queue.storage) / file_name if queue.storage else None
+
+    @property
+    def queued_batches(self) -> int:
+        return len(self.queue) if self.queue is not None else 0
+
+    async def start(self) -> None:
+        if self._path is not None and self.queue_settings.enabled:
+            self.queue = await self._run(DiskQueue, self._path, self.queue_settings.queue_size)
+            if len(self.queue):
+                log.info(
+                    "sending queue holds batches from before",
+                    component=self.component,
+                    batches=len(self.queue),
+                    records=self.queue.records,
+                )
+            self._drainer = asyncio.create_task(self._drain(), name=f"{self.component}-drain")
+
+    async def shutdown(self) -> None:
+        """Stop draining; whatever is still queued stays on disk for the next start."""
+        self._stopping = True
+        self._wake.set()
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+            self._drainer = None
+        if self.queue is not None:
+            await self._run(self.queue.close)
+            self.queue = None
+        self._executor.shutdown(wait=False)
+
+    async def export(self, batch: LogBatch) -> None:
+        if self._stopping:
+            raise RetryableError("exporter is shutting down", component=self.component)
+        queue = self.queue
+        if queue is not None and (len(queue) or self._is_down()):
+            await self._enqueue(batch)
+            return
+        if queue is None and self._is_down():
+            raise RetryableError(
+                "downstream unavailable", component=self.component,
+                retry_after=max(1.0, self._down_until - time.monotonic()),
+            )  # fmt: skip
+        try:
+            await self._send(batch)
+            self._healthy()
+            return
+        except RetryableError as exc:
+            self._failed(exc)
+            if queue is not None:
+                await self._enqueue(batch)
+                return
+            await self._retry(batch, exc)
+
+    async def _retry(self, batch: LogBatch, first: RetryableError) -> None:
+        if not self.retry.enabled:
+            raise first
+        limit = self.retry.max_elapsed_time.total_seconds()
+        deadline = time.monotonic() + limit if limit else float("inf")
+        delay = self.retry.initial_interval.total_seconds()
+        error = first
+        while time.monotonic() + delay <= deadline and not self._stopping:
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            try:
+                await self._send(batch)
+                self._healthy()
+                return
+            except RetryableError as exc:
+                error = exc
+                self._failed(exc)
+                delay = min(delay * 2, self.retry.max_interval.total_seconds())
+        raise RetryableError(error.message, component=self.component, retry_after=max(1.0, delay))
+
+    async def _enqueue(self, batch: LogBatch) -> None:
+        assert self.queue is not None
+        payload = otlp_proto.encode_request(batch)
+        try:
+            await self._run(self.queue.put, batch.tenant, payload, len(batch.records))
+        except QueueFull as exc:
+            raise RetryableError(str(exc), component=self.component, retry_after=5.0) from None
+        self._wake.set()
+
+    async def _drain(self) -> None:
+        queue = self.queue
+        assert queue is not None
+        while not self._stopping:
+            if not len(queue):
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            wait = self._down_until - time.monotonic()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await asyncio.Event().wait()
+            (item,) = await self._run(queue.peek, 1)
+            batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
+            try:
+                await self._send(batch)
+            except RetryableError as exc:
+                self._failed(exc)
+                continue
+            except PermanentError as exc:
+                log.error(
+                    "dropping a queued batch the downstream refuses for good",
+                    component=self.component,
+                    records=item.records,
+                    error=str(exc),
+                )
+            self._healthy()
+            await self._run(queue.delete, item)
+            if not len(queue):
+                log.info("sending queue drained", component=self.component)
+
+    def _is_down(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def _healthy(self) -> None:
+        self._down_until = 0.0
+        self._backoff = self.retry.initial_interval.total_seconds()
+
+    def _failed(self, exc: RetryableError) -> None:
+        if not self._is_down():
+            log.warning(
+                "downstream failing",
+                component=self.component,
+                error=str(exc)[:300],
+                queue=self._path is not None,
+                retry_in=round(self._backoff, 2),
+            )
+        self._down_until = time.monotonic() + self._backoff * random.uniform(0.8, 1.2)
+        self._backoff = min(self._backoff * 2, self.retry.max_interval.total_seconds())
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)

@@ -1,0 +1,224 @@
+"""``kafka`` exporter: publishes batches to a Kafka topic with aiokafka.
+
+Each message is one ``ExportLogsServiceRequest`` (``otlp_proto``, which the OpenTelemetry
+Collector's kafkareceiver reads, or ``otlp_json``) holding records of one message key:
+the record's ``session.id`` by default, so a session's events stay in order in one
+partition. The tenant travels in the ``tenant`` header. A batch larger than
+``max_message_bytes`` becomes several messages; a single record larger than that is
+refused through ``partial_success``. With ``acks: all`` the producer is idempotent, and
+``consume`` returns once Kafka has acknowledged every message, or once the batch is in the
+disk queue while Kafka is away (``sending_queue``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any, ClassVar, Literal
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from pydantic import Field
+
+from collector import otlp_json, otlp_proto
+from collector.component import ComponentID, Factory, Host, Kind
+from collector.errors import PartialRejection, PermanentError, RetryableError
+from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
+from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
+from collector.records import LogBatch, LogRecord
+from collector.units import Duration
+
+TYPE = "kafka"
+log = structlog.get_logger(__name__)
+# Room for the record batch framing, key and headers around each message value.
+_MESSAGE_OVERHEAD = 512
+
+
+class KafkaExporterConfig(KafkaClientSettings):
+    topic: str = Field("otlp_logs", min_length=1)
+    encoding: Literal["otlp_proto", "otlp_json"] = "otlp_proto"
+    #: attributes whose value keys a message (the first one a record has)
+    key_attributes: list[str] = ["session.id"]
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
+    acks: Literal["all", "1", "0"] = "all"
+    max_message_bytes: int = Field(1_000_000, ge=4096)
+    timeout: Duration = Field(timedelta(seconds=5), gt=timedelta(0))
+    sending_queue: QueueSettings = Field(default_factory=QueueSettings)
+    retry_on_failure: RetrySettings = Field(default_factory=RetrySettings)
+
+
+def create(component_id: ComponentID, config: KafkaExporterConfig) -> KafkaExporter:
+    return KafkaExporter(component_id, config)
+
+
+FACTORY = Factory(
+    Kind.EXPORTER,
+    TYPE,
+    KafkaExporterConfig,
+    create,
+    "publishes records to Kafka, keyed by session, with a disk queue for outages",
+)
+
+
+class KafkaExporter:
+    mutates_data: ClassVar[bool] = False
+
+    def __init__(self, component_id: ComponentID, config: KafkaExporterConfig) -> None:
+        self.id = component_id
+        self.config = config
+        self.sender = QueuedSender(
+            component_id, self._send, config.retry_on_failure, config.sending_queue
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._connector: asyncio.Task[None] | None = None
+        self._encode = (
+            otlp_proto.encode_request if config.encoding == "otlp_proto"
+            else otlp_json.encode_request
+        )  # fmt: skip
+        self.sent_messages = 0
+
+    async def start(self, host: Host) -> None:
+        await self.sender.start()
+        if not await self._connect_once():
+            log.warning(
+                "Kafka unreachable at start; connecting in the background",
+                component=str(self.id),
+                brokers=self.config.brokers,
+            )
+            self._connector = asyncio.create_task(self._connect_loop())
+
+    async def shutdown(self) -> None:
+        if self._connector is not None:
+            self._connector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connector
+            self._connector = None
+        await self.sender.shutdown()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
+
+    async def consume(self, batch: LogBatch) -> None:
+        if batch.records:
+            await self.sender.export(batch)
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        c = self.config
+        timeout_ms = int(c.timeout.total_seconds() * 1000)
+        return AIOKafkaProducer(
+            **c.client_kwargs(),
+            acks="all" if c.acks == "all" else int(c.acks),
+            enable_idempotence=c.acks == "all",
+            compression_type=None if c.compression == "none" else c.compression,
+            max_request_size=c.max_message_bytes,
+            request_timeout_ms=max(timeout_ms, 1000),
+            max_batch_size=min(c.max_message_bytes, 1_048_576),
+            linger_ms=0,
+        )
+
+    async def _connect_once(self) -> bool:
+        producer = self._new_producer()
+        try:
+            async with asyncio.timeout(self.config.timeout.total_seconds()):
+                await producer.start()
+        except (KafkaError, OSError, TimeoutError) as exc:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            log.debug("Kafka connection failed", component=str(self.id), error=str(exc))
+            return False
+        self._producer = producer
+        log.info(
+            "connected to Kafka",
+            component=str(self.id),
+            brokers=self.config.brokers,
+            topic=self.config.topic,
+        )
+        return True
+
+    async def _connect_loop(self) -> None:
+        retry = self.config.retry_on_failure
+        delay = retry.initial_interval.total_seconds()
+        while not await self._connect_once():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, retry.max_interval.total_seconds())
+
+    # -- sending ----------------------------------------------------------------------------
+
+    async def _send(self, batch: LogBatch) -> None:
+        producer = self._producer
+        if producer is None:
+            raise RetryableError("not connected to Kafka", component=str(self.id))
+        messages, rejected = self.messages(batch)
+        headers = [(TENANT_HEADER, batch.tenant.encode())]
+        try:
+            async with asyncio.timeout(self.config.timeout.total_seconds()):
+                futures = [
+                    await producer.send(self.config.topic, value=value, key=key, headers=headers)
+                    for key, value in messages
+                ]
+                results = await asyncio.gather(*futures, return_exceptions=True)
+        except TimeoutError:
+            raise RetryableError(
+                "Kafka did not acknowledge in time", component=str(self.id)
+            ) from None
+        except MessageSizeTooLargeError as exc:
+            raise PermanentError(
+                f"Kafka refused a message as too large: {exc}", component=str(self.id)
+            ) from None
+        except KafkaError as exc:
+            raise RetryableError(f"Kafka: {exc}", component=str(self.id)) from None
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise RetryableError(f"Kafka: {errors[0]}", component=str(self.id))
+        self.sent_messages += len(messages)
+        if rejected:
+            raise PartialRejection(
+                rejected,
+                f"{rejected} record(s) larger than max_message_bytes "
+                f"({self.config.max_message_bytes}) alone",
+                component=str(self.id),
+            )
+
+    def messages(self, batch: LogBatch) -> tuple[list[tuple[bytes | None, bytes]], int]:
+        """The (key, value) messages for a batch, and how many records fit in none."""
+        groups: dict[bytes | None, list[LogRecord]] = {}
+        for record in batch.records:
+            groups.setdefault(self._key(record), []).append(record)
+        out: list[tuple[bytes | None, bytes]] = []
+        rejected = 0
+        limit = self.config.max_message_bytes - _MESSAGE_OVERHEAD
+        for key, records in groups.items():
+            rejected += self._split(batch.tenant, key, records, limit, out)
+        return out, rejected
+
+    def _split(
+        self,
+        tenant: str,
+        key: bytes | None,
+        records: list[LogRecord],
+        limit: int,
+        out: list[tuple[bytes | None, bytes]],
+    ) -> int:
+        value = self._encode(LogBatch(tenant, records))
+        if len(value) + (len(key) if key else 0) <= limit:
+            out.append((key, value))
+            return 0
+        if len(records) == 1:
+            return 1
+        half = len(records) // 2
+        return self._split(tenant, key, records[:half], limit, out) + self._split(
+            tenant, key, records[half:], limit, out
+        )
+
+    def _key(self, record: LogRecord) -> bytes | None:
+        for name in self.config.key_attributes:
+            value: Any = record.attributes.get(name)
+            if value is None:
+                value = record.resource.attributes.get(name)
+            if value is not None and value != "":
+                return str(value).encode()
+        return None

@@ -1,0 +1,297 @@
+"""``kafka`` receiver: consumes OTLP log messages from Kafka topics into the pipeline.
+
+Delivery is at-least-once. Messages of a partition are handed to the pipeline in order, and
+an offset is committed only after every exporter has accepted that message and all before
+it. When the pipeline fails with a retryable error, the partition is paused and the same
+messages are retried with backoff, never skipped and never committed past. A message that
+cannot be decoded, or that the pipeline refuses for good, goes to the dead-letter topic
+with the error in its ``error`` header, so it neither blocks the partition nor disappears.
+A rebalance loses nothing: processing happens in the task that polls, so when partitions
+are revoked everything done has already been committed and nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from datetime import timedelta
+from typing import Literal
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from pydantic import Field
+
+from collector import otlp_json, otlp_proto
+from collector.component import ComponentID, Consumer, Factory, Host, Kind
+from collector.errors import DecodeError, PartialRejection, PermanentError, RetryableError
+from collector.exporterhelper import RetrySettings
+from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
+from collector.records import LogBatch, LogRecord
+from collector.units import Duration
+
+TYPE = "kafka"
+log = structlog.get_logger(__name__)
+
+
+class KafkaReceiverConfig(KafkaClientSettings):
+    topics: list[str] = Field(default=["otlp_logs"], min_length=1)
+    group_id: str = Field("session-collector", min_length=1)
+    initial_offset: Literal["earliest", "latest"] = "latest"
+    encoding: Literal["otlp_proto", "otlp_json"] = "otlp_proto"
+    #: where undecodable or permanently refused messages go; "" drops them with an error log
+    dead_letter_topic: str = "otlp_logs_dlq"
+    #: the tenant of messages without a ``tenant`` header
+    default_tenant: str = Field("default", min_length=1)
+    #: the most records handed to the pipeline at once
+    max_batch_records: int = Field(8192, gt=0)
+    poll_timeout: Duration = timedelta(milliseconds=500)
+    retry_on_failure: RetrySettings = Field(
+        default_factory=lambda: RetrySettings(max_elapsed_time=timedelta(0))
+    )
+
+
+def create(
+    component_id: ComponentID, config: KafkaReceiverConfig, next_consumer: Consumer
+) -> KafkaReceiver:
+    return KafkaReceiver(component_id, config, next_consumer)
+
+
+FACTORY = Factory(
+    Kind.RECEIVER,
+    TYPE,
+    KafkaReceiverConfig,
+    create,
+    "consumes OTLP logs from Kafka, committing offsets only after they are stored",
+)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, component: str) -> None:
+        self.component = component
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        log.info("partitions revoked", component=self.component, partitions=len(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info(
+            "partitions assigned",
+            component=self.component,
+            partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
+        )
+
+
+class KafkaReceiver:
+    def __init__(
+        self, component_id: ComponentID, config: KafkaReceiverConfig, next_consumer: Consumer
+    ) -> None:
+        self.id = component_id
+        self.config = config
+        self.next_consumer = next_consumer
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._decode = (
+            otlp_proto.decode_request if config.encoding == "otlp_proto"
+            else otlp_json.decode_request
+        )  # fmt: skip
+        self.committed: dict[TopicPartition, int] = {}
+        self.dead_lettered = 0
+
+    async def start(self, host: Host) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"{self.id}-consume")
+
+    async def shutdown(self) -> None:
+        """Finish the messages in hand, commit them, and leave the group."""
+        self._stopping.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        retry = self.config.retry_on_failure
+        delay = retry.initial_interval.total_seconds()
+        while not self._stopping.is_set():
+            try:
+                await self._connect()
+                delay = retry.initial_interval.total_seconds()
+                await self._consume_loop()
+            except (KafkaError, OSError) as exc:
+                log.warning(
+                    "Kafka consumer failed; reconnecting",
+                    component=str(self.id),
+                    error=str(exc)[:300],
+                    retry_in=round(delay, 2),
+                )
+                await self._close()
+                await self._sleep(delay)
+                delay = min(delay * 2, retry.max_interval.total_seconds())
+            except Exception:
+                log.exception("Kafka receiver failed; restarting it", component=str(self.id))
+                await self._close()
+                await self._sleep(delay)
+        await self._close()
+
+    async def _connect(self) -> None:
+        c = self.config
+        consumer = AIOKafkaConsumer(
+            **c.client_kwargs(),
+            group_id=c.group_id,
+            auto_offset_reset=c.initial_offset,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        consumer.subscribe(topics=c.topics, listener=_Listener(str(self.id)))
+        try:
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            raise
+        self._consumer = consumer
+        if c.dead_letter_topic:
+            dlq = AIOKafkaProducer(**c.client_kwargs(), acks="all", enable_idempotence=True)
+            await dlq.start()
+            self._dlq = dlq
+        log.info("consuming", component=str(self.id), topics=c.topics, group_id=c.group_id)
+
+    async def _close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        dlq, self._dlq = self._dlq, None
+        for client in (consumer, dlq):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+
+    async def _consume_loop(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        timeout_ms = int(self.config.poll_timeout.total_seconds() * 1000)
+        while not self._stopping.is_set():
+            polled = await consumer.getmany(timeout_ms=timeout_ms, max_records=10_000)
+            for tp, messages in polled.items():
+                if self._stopping.is_set():
+                    return  # uncommitted messages are redelivered to whoever comes next
+                await self._partition(consumer, tp, messages)
+
+    async def _partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, messages: list[ConsumerRecord]
+    ) -> None:
+        """Hand a partition's messages to the pipeline in order, committing as they land:
+        runs of one tenant's decodable messages, each bad message dead-lettered in place."""
+        i, n = 0, len(messages)
+        while i < n:
+            tenant = _tenant(messages[i]) or self.config.default_tenant
+            records: list[LogRecord] = []
+            bad: DecodeError | None = None
+            j = i
+            while j < n and len(records) < self.config.max_batch_records:
+                if (_tenant(messages[j]) or self.config.default_tenant) != tenant:
+                    break
+                try:
+                    records.extend(self._decode(messages[j].value or b""))
+                except DecodeError as exc:
+                    bad = exc
+                    break
+                j += 1
+            if j > i:
+                run = messages[i:j]
+                if not await self._deliver(consumer, tp, LogBatch(tenant, records), run):
+                    return
+                await self._commit(consumer, tp, run[-1].offset + 1)
+            if bad is not None:
+                await self._dead_letter(messages[j], f"undecodable: {bad.message}")
+                await self._commit(consumer, tp, messages[j].offset + 1)
+                j += 1
+            i = j
+
+    async def _deliver(
+        self,
+        consumer: AIOKafkaConsumer,
+        tp: TopicPartition,
+        batch: LogBatch,
+        messages: list[ConsumerRecord],
+    ) -> bool:
+        """Consume with retries; ``False`` if stopping before it succeeded (nothing committed)."""
+        retry = self.config.retry_on_failure
+        delay = retry.initial_interval.total_seconds()
+        paused = False
+        try:
+            while True:
+                try:
+                    await self.next_consumer.consume(batch)
+                    return True
+                except PartialRejection as exc:
+                    log.warning(
+                        "pipeline refused some records for good",
+                        component=str(self.id),
+                        rejected=exc.rejected,
+                        error=str(exc),
+                    )
+                    return True
+                except PermanentError as exc:
+                    for message in messages:
+                        await self._dead_letter(message, f"refused: {exc}")
+                    return True
+                except RetryableError as exc:
+                    if not paused:
+                        consumer.pause(tp)
+                        paused = True
+                    log.warning(
+                        "pipeline unavailable; retrying the same messages",
+                        component=str(self.id),
+                        partition=f"{tp.topic}:{tp.partition}",
+                        offset=messages[0].offset,
+                        error=str(exc)[:200],
+                        retry_in=round(delay, 2),
+                    )
+                    if await self._sleep(delay * random.uniform(0.8, 1.2)):
+                        return False
+                    delay = min(delay * 2, retry.max_interval.total_seconds())
+        finally:
+            if paused:
+                with contextlib.suppress(Exception):  # a closed consumer resumes nothing
+                    consumer.resume(tp)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        await consumer.commit({tp: offset})
+        self.committed[tp] = offset
+
+    async def _dead_letter(self, message: ConsumerRecord, error: str) -> None:
+        self.dead_lettered += 1
+        log.error(
+            "message sent to the dead-letter topic",
+            component=str(self.id),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            error=error[:300],
+        )
+        if self._dlq is None:
+            return
+        headers = [
+            *(message.headers or ()),
+            ("error", error.encode()[:4096]),
+            ("source", f"{message.topic}:{message.partition}:{message.offset}".encode()),
+        ]
+        await self._dlq.send_and_wait(
+            self.config.dead_letter_topic, value=message.value, key=message.key, headers=headers
+        )
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopping; ``True`` if stopping."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
+        return self._stopping.is_set()
+
+
+def _tenant(message: ConsumerRecord) -> str | None:
+    for name, value in message.headers or ():
+        if name == TENANT_HEADER:
+            return bytes(value).decode("utf-8", "replace")
+    return None

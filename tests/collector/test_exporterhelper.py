@@ -1,0 +1,149 @@
+"""Delivery through QueuedSender: direct, through the disk queue while the downstream is
+away, and refusals when neither is possible."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.component import ComponentID
+from collector.errors import RetryableError
+from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
+from collector.records import LogBatch, LogRecord
+
+FAST = RetrySettings(
+    initial_interval=timedelta(milliseconds=20),
+    max_interval=timedelta(milliseconds=50),
+    max_elapsed_time=timedelta(milliseconds=200),
+)
+
+
+class Downstream:
+    """A downstream that can be switched off, recording what it received."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.received: list[tuple[str, list[object]]] = []
+        self.calls = 0
+
+    async def send(self, batch: LogBatch) -> None:
+        self.calls += 1
+        if not self.up:
+            raise RetryableError("down")
+        self.received.append((batch.tenant, [r.attributes["n"] for r in batch.records]))
+
+
+def batch(n: int, tenant: str = "acme") -> LogBatch:
+    return LogBatch(tenant, [LogRecord(attributes={"n": n})])
+
+
+def sender(down: Downstream, storage: Path | None, size: int = 100) -> QueuedSender:
+    queue = QueueSettings(storage=str(storage) if storage else None, queue_size=size)
+    return QueuedSender(ComponentID("kafka"), down.send, FAST, queue)
+
+
+async def eventually(check: object, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_healthy_downstream_gets_batches_directly(tmp_path: Path) -> None:
+    """No queueing while the downstream accepts."""
+    down = Downstream()
+    s = sender(down, tmp_path)
+    await s.start()
+    await s.export(batch(1))
+    assert down.received == [("acme", [1])]
+    assert s.queued_batches == 0
+    await s.shutdown()
+
+
+async def test_while_down_batches_are_queued_then_delivered_in_order(tmp_path: Path) -> None:
+    """Every batch is acknowledged while the downstream is away, and arrives in order,
+    with its tenant, once it is back."""
+    down = Downstream()
+    s = sender(down, tmp_path)
+    await s.start()
+    down.up = False
+    for n in range(5):
+        await s.export(batch(n, tenant=f"t{n % 2}"))
+    assert s.queued_batches == 5
+    down.up = True
+    await eventually(lambda: s.queued_batches == 0)
+    await s.export(batch(5))
+    assert down.received == [("t0", [0]), ("t1", [1]), ("t0", [2]), ("t1", [3]), ("t0", [4]),
+                             ("acme", [5])]  # fmt: skip
+    await s.shutdown()
+
+
+async def test_the_queue_survives_a_restart(tmp_path: Path) -> None:
+    """Batches queued before a shutdown are delivered after the next start."""
+    down = Downstream()
+    down.up = False
+    first = sender(down, tmp_path)
+    await first.start()
+    await first.export(batch(1))
+    await first.export(batch(2))
+    await first.shutdown()
+
+    down.up = True
+    second = sender(down, tmp_path)
+    await second.start()
+    await eventually(lambda: second.queued_batches == 0)
+    assert down.received == [("acme", [1]), ("acme", [2])]
+    await second.shutdown()
+
+
+async def test_a_full_queue_is_refused_at_once(tmp_path: Path) -> None:
+    """Past queue_size the sender raises a retryable error without waiting."""
+    down = Downstream()
+    down.up = False
+    s = sender(down, tmp_path, size=2)
+    await s.start()
+    await s.export(batch(1))
+    await s.export(batch(2))
+    started = time.monotonic()
+    with pytest.raises(RetryableError, match="queue"):
+        await s.export(batch(3))
+    assert time.monotonic() - started < 1.0
+    await s.shutdown()
+
+
+async def test_without_storage_a_known_down_downstream_fails_at_once() -> None:
+    """After retries run out once, the next batches are refused without a new attempt."""
+    down = Downstream()
+    down.up = False
+    s = sender(down, None)
+    await s.start()
+    with pytest.raises(RetryableError):
+        await s.export(batch(1))
+    calls = down.calls
+    with pytest.raises(RetryableError) as info:
+        await s.export(batch(2))
+    assert down.calls == calls  # refused without touching the downstream
+    assert info.value.retry_after >= 1.0
+    await s.shutdown()
+
+
+async def test_without_storage_a_brief_failure_is_retried_within_the_request() -> None:
+    """A downstream that comes back within max_elapsed_time gets the batch."""
+    down = Downstream()
+    down.up = False
+    s = sender(down, None)
+    await s.start()
+
+    async def recover() -> None:
+        await asyncio.sleep(0.05)
+        down.up = True
+
+    task = asyncio.create_task(recover())
+    await s.export(batch(7))
+    await task
+    assert down.received == [("acme", [7])]
+    await s.shutdown()
