@@ -1,12 +1,13 @@
 # The two commands of the README, and the pieces they are made of.
 #   make run    runs the collector on its built-in default config (embedded, nothing else to start)
 #   make test   runs the whole test suite, after installing everything it needs
+#               (the virtualenv, and a Kafka broker from Maven Central: scripts/dev-services)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean services
 
 venv: $(VENV)/.installed
 
@@ -20,7 +21,12 @@ run: venv
 	$(BIN)/session-collector run $(ARGS)
 
 test: venv
+	@line=$$(scripts/dev-services start) || { echo "the Kafka broker did not start" >&2; exit 1; }; \
+	export $$line; echo "$$line"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services: ## start the services the tests use (Kafka on 127.0.0.1:$${KAFKA_PORT:-9092})
+	scripts/dev-services start
 
 lint: venv
 	$(BIN)/ruff check .
