@@ -70,9 +70,9 @@ def base_config(keys_file: Path, **receiver: Any) -> dict[str, Any]:
 class RunningCollector:
     def __init__(self, service: Service) -> None:
         self.service = service
-        address = next(iter(service.receivers.values())).address
+        address = getattr(next(iter(service.receivers.values())), "address", None)
         scheme = "https" if "tls" in str(service.config.raw["receivers"]) else "http"
-        self.url = f"{scheme}://{address}"
+        self.url = f"{scheme}://{address}" if address else ""
 
     def exporter(self, name: str = "recording") -> RecordingExporter:
         return RecordingExporter.instances[name]
