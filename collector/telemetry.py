@@ -1,4 +1,5 @@
-"""The collector's own logs: structlog, as console key=value lines or JSON lines."""
+"""The collector's own logs: structlog, as console key=value lines or JSON lines, with the
+standard library's loggers (aiokafka, aiohttp) rendered the same way."""
 
 from __future__ import annotations
 
@@ -10,43 +11,45 @@ import structlog
 
 from collector.config import LogsTelemetry
 
-_LEVELS = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
 
 
 def configure_logging(settings: LogsTelemetry) -> None:
-    """Send structlog output to stderr at the configured level and encoding."""
+    """Send every log line to stderr at the configured level and encoding."""
     level = _LEVELS[settings.level]
     shared: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
+    renderer: structlog.typing.Processor
     if settings.encoding == "json":
+        renderer = structlog.processors.JSONRenderer()
         structlog.configure(
-            processors=[*shared, structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            processors=[structlog.contextvars.merge_contextvars, *shared,
+                        structlog.processors.JSONRenderer(serializer=orjson.dumps)],
             wrapper_class=structlog.make_filtering_bound_logger(level),
             logger_factory=structlog.BytesLoggerFactory(sys.stderr.buffer),
             cache_logger_on_first_use=False,
-        )
+        )  # fmt: skip
     else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
         structlog.configure(
-            processors=[*shared, structlog.dev.ConsoleRenderer(colors=False)],
+            processors=[structlog.contextvars.merge_contextvars, *shared, renderer],
             wrapper_class=structlog.make_filtering_bound_logger(level),
             logger_factory=structlog.PrintLoggerFactory(sys.stderr),
             cache_logger_on_first_use=False,
         )
     # Libraries that log through the standard library: warnings and errors only.
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=max(level, logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
     )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(level, logging.WARNING))

@@ -48,6 +48,9 @@ class KafkaReceiverConfig(KafkaClientSettings):
     #: the most records handed to the pipeline at once
     max_batch_records: int = Field(8192, gt=0)
     poll_timeout: Duration = timedelta(milliseconds=500)
+    #: on shutdown, how long the messages in hand may take to be stored before they are left
+    #: uncommitted (they are then delivered again, to whoever consumes the partition next)
+    shutdown_timeout: Duration = timedelta(seconds=10)
     retry_on_failure: RetrySettings = Field(
         default_factory=lambda: RetrySettings(max_elapsed_time=timedelta(0))
     )
@@ -105,12 +108,25 @@ class KafkaReceiver:
         self._task = asyncio.create_task(self._run(), name=f"{self.id}-consume")
 
     async def shutdown(self) -> None:
-        """Finish the messages in hand, commit them, and leave the group."""
+        """Finish the messages in hand, commit them, and leave the group, within
+        ``shutdown_timeout``; past it, what is in hand stays uncommitted."""
         self._stopping.set()
-        if self._task is not None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            async with asyncio.timeout(self.config.shutdown_timeout.total_seconds()):
+                await asyncio.shield(task)
+        except TimeoutError:
+            log.warning(
+                "messages in hand not stored at shutdown_timeout; they stay "
+                "uncommitted and will be delivered again",
+                component=str(self.id),
+            )
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+            await self._close()
 
     async def _run(self) -> None:
         retry = self.config.retry_on_failure

@@ -135,3 +135,20 @@ async def test_messages_without_a_tenant_header_get_the_default_tenant(
     running = await start_collector(storage(kafka_bootstrap, topic, default_tenant="shared"))
     await until(lambda: len(numbers(running)) == 1)
     assert running.exporter().batches[0].tenant == "shared"
+
+
+async def test_shutdown_is_bounded_when_the_pipeline_never_recovers(
+    start_collector: StartCollector, kafka_bootstrap: str, topic: str
+) -> None:
+    """With an exporter failing forever, shutdown ends within shutdown_timeout and
+    commits nothing."""
+    await produce(kafka_bootstrap, topic, [message(1)])
+    running = await start_collector(storage(kafka_bootstrap, topic, shutdown_timeout="500ms"))
+    exporter = running.exporter()
+    exporter.gate = asyncio.Event()  # the pipeline never answers
+    await until(lambda: next(iter(running.service.receivers.values()))._task is not None)
+    await asyncio.sleep(1.0)
+    started = time.monotonic()
+    await running.service.shutdown()
+    assert time.monotonic() - started < 5
+    assert await committed(kafka_bootstrap, topic) is None
