@@ -152,3 +152,47 @@ async def test_shutdown_is_bounded_when_the_pipeline_never_recovers(
     await running.service.shutdown()
     assert time.monotonic() - started < 5
     assert await committed(kafka_bootstrap, topic) is None
+
+
+async def test_a_rebalance_loses_nothing(
+    start_collector: StartCollector, kafka_bootstrap: str, topic: str
+) -> None:
+    """A second consumer joining the group mid-stream takes over partitions; every message
+    reaches one of the two pipelines (duplicates allowed, losses not)."""
+    from tests.conftest import create_topic
+
+    await create_topic(kafka_bootstrap, topic, 2)
+
+    def member(name: str) -> dict[str, Any]:
+        cfg = storage(kafka_bootstrap, topic)
+        cfg["exporters"] = {f"recording/{name}": {}}
+        cfg["service"]["pipelines"]["logs"]["exporters"] = [f"recording/{name}"]
+        return cfg
+
+    async def produce_keyed(numbers: range) -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            for n in numbers:
+                await producer.send_and_wait(topic, message(n), key=f"k{n}".encode(),
+                                             headers=[("tenant", b"acme")])  # fmt: skip
+        finally:
+            await producer.stop()
+
+    first = await start_collector(member("a"))
+    await produce_keyed(range(0, 100))
+    second = await start_collector(member("b"))
+
+    def assigned(running: RunningCollector) -> bool:
+        consumer = next(iter(running.service.receivers.values()))._consumer
+        return consumer is not None and bool(consumer.assignment())
+
+    await until(lambda: assigned(second), within=60)
+    await produce_keyed(range(100, 200))
+
+    def seen() -> set[int]:
+        return {r.attributes["n"] for running, name in ((first, "a"), (second, "b"))  # type: ignore[attr-defined]
+                for r in running.exporter(f"recording/{name}").records}  # fmt: skip
+
+    await until(lambda: seen() == set(range(200)), within=60)
+    assert second.exporter("recording/b").records, "the second member never got a partition"
