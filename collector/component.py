@@ -109,6 +109,11 @@ class Host(Protocol):
 
     def component_config(self, kind: Kind, component_id: ComponentID) -> object | None: ...
 
+    def component_health(self) -> dict[str, float | None]:
+        """Each running component (``"exporter kafka"``) and since when (monotonic clock)
+        it has been failing to deliver, or ``None`` while it works."""
+        ...
+
 
 # Factory signatures per kind. ``next_consumer`` is absent for exporters and extensions.
 ReceiverCreate = Callable[[ComponentID, Any, Consumer], Component]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collector.component import Factory
 from exporters import clickhouse, debug, file, kafka
-from extensions import apikeys, sessions_api
-from processors import batch, cowork, redaction
+from extensions import apikeys, health_check, sessions_api
+from processors import batch, cowork, memory_limiter, redaction
 from receivers import kafka as kafka_receiver
 from receivers import otlp
 
@@ -14,11 +14,13 @@ BUILTIN_FACTORIES: tuple[Factory, ...] = (
     kafka_receiver.FACTORY,
     batch.FACTORY,
     cowork.FACTORY,
+    memory_limiter.FACTORY,
     redaction.FACTORY,
     clickhouse.FACTORY,
     debug.FACTORY,
     file.FACTORY,
     kafka.FACTORY,
     apikeys.FACTORY,
+    health_check.FACTORY,
     sessions_api.FACTORY,
 )

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from collector.component import ComponentConfig, ComponentID, ComponentIDField, Kind
 from collector.confmap import ConfMap
 from collector.errors import ConfigError
+from collector.netaddr import parse_endpoint
 from collector.registry import Registry
 
 _SECTIONS = {kind.value for kind in Kind} | {"service"}
@@ -27,8 +28,21 @@ class LogsTelemetry(_Model):
     encoding: Literal["console", "json"] = "console"
 
 
+class MetricsTelemetry(_Model):
+    #: ``none`` serves no metrics
+    level: Literal["none", "basic", "normal", "detailed"] = "normal"
+    address: str = "127.0.0.1:8888"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        parse_endpoint(value)
+        return value
+
+
 class Telemetry(_Model):
     logs: LogsTelemetry = LogsTelemetry()
+    metrics: MetricsTelemetry = MetricsTelemetry()
 
 
 class PipelineConfig(_Model):

@@ -29,10 +29,10 @@ from typing import TypeVar
 import structlog
 from pydantic import Field
 
-from collector import otlp_proto
+from collector import metrics, otlp_proto
 from collector.component import ComponentConfig, ComponentID
 from collector.disk_queue import DiskQueue, QueueFull
-from collector.errors import PermanentError, RetryableError
+from collector.errors import PartialRejection, PermanentError, RetryableError
 from collector.records import LogBatch
 from collector.units import Duration
 
@@ -78,12 +78,25 @@ class QueuedSender:
         self.queue: DiskQueue | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sending-queue")
         self._down_until = 0.0
+        self._failing_since: float | None = None
         self._backoff = retry.initial_interval.total_seconds()
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
         self._stopping = False
         file_name = f"{component.type}_{component.name or 'default'}.sqlite"
         self._path = Path(queue.storage) / file_name if queue.storage else None
+        self._sent = metrics.exporter_sent.labels(self.component)
+        self._send_failed = metrics.exporter_send_failed.labels(self.component)
+        self._enqueue_failed = metrics.exporter_enqueue_failed.labels(self.component)
+        metrics.exporter_queue_size.labels(self.component).set_function(lambda: self.queued_batches)
+        metrics.exporter_queue_capacity.labels(self.component).set(
+            queue.queue_size if self._path is not None and queue.enabled else 0
+        )
+
+    @property
+    def failing_since(self) -> float | None:
+        """When delivery started failing (monotonic clock), or ``None`` while it works."""
+        return self._failing_since
 
     @property
     def queued_batches(self) -> int:
@@ -116,6 +129,13 @@ class QueuedSender:
         self._executor.shutdown(wait=False)
 
     async def export(self, batch: LogBatch) -> None:
+        try:
+            await self._export(batch)
+        except RetryableError:
+            self._send_failed.inc(len(batch.records))
+            raise
+
+    async def _export(self, batch: LogBatch) -> None:
         if self._stopping:
             raise RetryableError("exporter is shutting down", component=self.component)
         queue = self.queue
@@ -128,8 +148,7 @@ class QueuedSender:
                 retry_after=max(1.0, self._down_until - time.monotonic()),
             )  # fmt: skip
         try:
-            await self._send(batch)
-            self._healthy()
+            await self._deliver(batch)
             return
         except RetryableError as exc:
             self._failed(exc)
@@ -137,6 +156,17 @@ class QueuedSender:
                 await self._enqueue(batch)
                 return
             await self._retry(batch, exc)
+
+    async def _deliver(self, batch: LogBatch) -> None:
+        """Send once; count what the destination accepted."""
+        try:
+            await self._send(batch)
+        except PartialRejection as exc:
+            self._sent.inc(len(batch.records) - exc.rejected)
+            self._healthy()
+            raise
+        self._sent.inc(len(batch.records))
+        self._healthy()
 
     async def _retry(self, batch: LogBatch, first: RetryableError) -> None:
         if not self.retry.enabled:
@@ -148,8 +178,7 @@ class QueuedSender:
         while time.monotonic() + delay <= deadline and not self._stopping:
             await asyncio.sleep(delay * random.uniform(0.8, 1.2))
             try:
-                await self._send(batch)
-                self._healthy()
+                await self._deliver(batch)
                 return
             except RetryableError as exc:
                 error = exc
@@ -163,6 +192,7 @@ class QueuedSender:
         try:
             await self._run(self.queue.put, batch.tenant, payload, len(batch.records))
         except QueueFull as exc:
+            self._enqueue_failed.inc(len(batch.records))
             raise RetryableError(str(exc), component=self.component, retry_after=5.0) from None
         self._wake.set()
 
@@ -182,7 +212,7 @@ class QueuedSender:
             (item,) = await self._run(queue.peek, 1)
             batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
             try:
-                await self._send(batch)
+                await self._deliver(batch)
             except RetryableError as exc:
                 self._failed(exc)
                 continue
@@ -193,7 +223,6 @@ class QueuedSender:
                     records=item.records,
                     error=str(exc),
                 )
-            self._healthy()
             await self._run(queue.delete, item)
             if not len(queue):
                 log.info("sending queue drained", component=self.component)
@@ -202,10 +231,13 @@ class QueuedSender:
         return time.monotonic() < self._down_until
 
     def _healthy(self) -> None:
+        self._failing_since = None
         self._down_until = 0.0
         self._backoff = self.retry.initial_interval.total_seconds()
 
     def _failed(self, exc: RetryableError) -> None:
+        if self._failing_since is None:
+            self._failing_since = time.monotonic()
         if not self._is_down():
             log.warning(
                 "downstream failing",

@@ -13,10 +13,14 @@ import signal
 from typing import Any
 
 import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from collector import metrics
 from collector.component import Component, ComponentID, Kind
 from collector.config import Config
 from collector.graph import Graph
+from collector.netaddr import format_endpoint, parse_endpoint
 from collector.registry import Registry
 
 log = structlog.get_logger(__name__)
@@ -33,6 +37,9 @@ class Service:
         self.graph = Graph(config, registry)
         self._started_extensions: list[Component] = []
         self._stop = asyncio.Event()
+        self._metrics_runner: web.AppRunner | None = None
+        #: where /metrics is served (the port is known once started)
+        self.metrics_address: str | None = None
 
     @property
     def receivers(self) -> dict[ComponentID, Any]:
@@ -48,7 +55,44 @@ class Service:
     def component_config(self, kind: Kind, component_id: ComponentID) -> object | None:
         return self.config.components[kind].get(component_id)
 
+    def component_health(self) -> dict[str, float | None]:
+        health: dict[str, float | None] = {}
+        for label, group in (("receiver", self.receivers), ("exporter", self.exporters)):
+            for cid, component in group.items():
+                sender = getattr(component, "sender", None)
+                source = sender if sender is not None else component
+                health[f"{label} {cid}"] = getattr(source, "failing_since", None)
+        return health
+
+    async def _serve_metrics(self) -> None:
+        settings = self.config.service.telemetry.metrics
+        if settings.level == "none":
+            return
+
+        async def handle(request: web.Request) -> web.Response:
+            body = generate_latest(metrics.REGISTRY)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app = web.Application()
+        app.router.add_get("/metrics", handle)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
+        await runner.setup()
+        host, port = parse_endpoint(settings.address)
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise RuntimeError(
+                f"cannot serve metrics on {settings.address}: {exc.strerror or exc} "
+                "(service.telemetry.metrics.address)"
+            ) from None
+        self._metrics_runner = runner
+        bound = runner.addresses[0]
+        self.metrics_address = format_endpoint(bound[0], bound[1])
+        log.info("serving metrics", address=self.metrics_address)
+
     async def start(self) -> None:
+        await self._serve_metrics()
         for eid, ext in self.extensions.items():
             try:
                 await ext.start(self)
@@ -71,6 +115,9 @@ class Service:
                 await ext.shutdown()
             except Exception as exc:
                 errors.append(exc)
+        runner, self._metrics_runner = self._metrics_runner, None
+        if runner is not None:
+            await runner.cleanup()
         return errors
 
     def request_stop(self) -> None:
@@ -81,11 +128,12 @@ class Service:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
         try:
             await self.start()
             await self._stop.wait()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
         log.info("shutting down: finishing in-flight requests and flushing")
         errors = await self.shutdown()
@@ -95,3 +143,14 @@ class Service:
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("signal received", signal=sig.name)
         self._stop.set()
+
+
+def dump_tasks() -> None:
+    """Log every asyncio task and where it waits (``kill -USR1 <pid>``), for a collector
+    that seems stuck."""
+    import io
+
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(limit=12, file=out)
+        log.warning("task", name=task.get_name(), stack=out.getvalue())

@@ -23,6 +23,7 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
+from collector import metrics
 from collector.clickhouse import ClickHouseSettings, Store, StoreLocked
 from collector.clickhouse import rows as row_columns
 from collector.clickhouse.schema import migrate
@@ -71,6 +72,7 @@ class ClickHouseExporter:
         self._connector: asyncio.Task[None] | None = None
         self.inserted_records = 0
         self.last_insert_seconds = 0.0
+        self._insert_seconds = metrics.clickhouse_insert_seconds.labels(str(component_id))
 
     async def start(self, host: Host) -> None:
         await self.sender.start()
@@ -150,3 +152,4 @@ class ClickHouseExporter:
             ) from exc
         self.inserted_records += len(batch.records)
         self.last_insert_seconds = time.monotonic() - started
+        self._insert_seconds.observe(self.last_insert_seconds)

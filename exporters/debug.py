@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 
 import structlog
 
+from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.records import LogBatch, LogRecord
 
@@ -49,6 +50,7 @@ class DebugExporter:
         pass
 
     async def consume(self, batch: LogBatch) -> None:
+        metrics.exporter_sent.labels(str(self.id)).inc(len(batch.records))
         fields: dict[str, object] = {
             "component": str(self.id),
             "tenant": batch.tenant,

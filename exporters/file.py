@@ -15,7 +15,7 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector import otlp_json
+from collector import metrics, otlp_json
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.errors import RetryableError
 from collector.records import LogBatch
@@ -67,7 +67,9 @@ class FileExporter:
         async with self._lock:
             try:
                 await asyncio.to_thread(self._write, self._fd, line)
+                metrics.exporter_sent.labels(str(self.id)).inc(len(batch.records))
             except OSError as exc:
+                metrics.exporter_send_failed.labels(str(self.id)).inc(len(batch.records))
                 raise RetryableError(
                     f"cannot write {self.config.path}: {exc.strerror or exc}",
                     component=str(self.id),

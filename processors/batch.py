@@ -25,6 +25,7 @@ from typing import ClassVar
 import structlog
 from pydantic import Field, model_validator
 
+from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.errors import RetryableError
 from collector.records import LogBatch, LogRecord
@@ -116,6 +117,7 @@ class BatchProcessor:
         #: downstream batches accepted, and the records in them
         self.sent_batches = 0
         self.sent_records = 0
+        self._send_size = metrics.batch_send_size.labels(str(component_id))
         self._pending: dict[str, _Pending] = {}
         self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -211,6 +213,7 @@ class BatchProcessor:
         else:
             self.sent_batches += 1
             self.sent_records += len(batch)
+            self._send_size.observe(len(batch))
         if error is not None and all(ack.future.done() for ack, _ in parts):
             log.warning(
                 "batch send failed and no caller is waiting for it",

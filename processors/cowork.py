@@ -7,11 +7,13 @@ without ``session.id`` pass through and are counted (``records_without_session``
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import ClassVar
 
 import structlog
 
-from collector.agent_events import derive
+from collector import metrics
+from collector.agent_events import CLIENT_LABELS, derive
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.records import LogBatch
 
@@ -36,6 +38,18 @@ FACTORY = Factory(
 )
 
 
+_KNOWN_EVENTS = frozenset({
+    "user_prompt", "assistant_response", "tool_decision", "tool_result", "api_request",
+    "api_error", "api_refusal", "api_retries_exhausted", "auth", "permission_mode_changed",
+    "mcp_server_connection", "internal_error", "plugin_installed", "plugin_loaded",
+    "skill_activated", "at_mention", "hook_registered", "hook_execution_start",
+    "hook_execution_complete", "compaction", "subagent_completed",
+})  # fmt: skip
+_KNOWN_CLIENTS = frozenset(CLIENT_LABELS.values())
+#: how many session ids the processor remembers to count sessions seen
+SESSION_MEMORY = 100_000
+
+
 class Cowork:
     mutates_data: ClassVar[bool] = True
 
@@ -46,6 +60,11 @@ class Cowork:
         self.next_consumer = next_consumer
         self.records_without_session = 0
         self.events: dict[str, int] = {}
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        name = str(component_id)
+        self._by_event = metrics.records_by_event
+        self._sessions_seen = metrics.sessions_seen.labels(name)
+        self._without_session = metrics.records_without_session.labels(name)
 
     async def start(self, host: Host) -> None:
         pass
@@ -55,14 +74,37 @@ class Cowork:
 
     async def consume(self, batch: LogBatch) -> None:
         missing = 0
-        events = self.events
+        counts: dict[tuple[str, str], int] = {}
+        recent = self._recent
+        new_sessions = 0
         for record in batch.records:
             derived = derive(record)
             record.derived = derived
+            key = (derived.event_name, derived.client)
+            counts[key] = counts.get(key, 0) + 1
             if not derived.session_id:
                 missing += 1
-            events[derived.event_name] = events.get(derived.event_name, 0) + 1
+                continue
+            session = (batch.tenant, derived.session_id)
+            if session in recent:
+                recent.move_to_end(session)
+            else:
+                recent[session] = None
+                new_sessions += 1
+                if len(recent) > SESSION_MEMORY:
+                    recent.popitem(last=False)
+        name = str(self.id)
+        for (event, client), count in counts.items():
+            self.events[event] = self.events.get(event, 0) + count
+            self._by_event.labels(
+                name,
+                event if event in _KNOWN_EVENTS else "other",
+                client if client in _KNOWN_CLIENTS else "other",
+            ).inc(count)
+        if new_sessions:
+            self._sessions_seen.inc(new_sessions)
         if missing:
             self.records_without_session += missing
-            log.debug("records without session.id", component=str(self.id), count=missing)
+            self._without_session.inc(missing)
+            log.debug("records without session.id", component=name, count=missing)
         await self.next_consumer.consume(batch)

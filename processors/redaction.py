@@ -66,6 +66,7 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
+from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.records import Attributes, LogBatch
 
@@ -248,6 +249,7 @@ class RedactionProcessor:
         self.config = config
         self.next_consumer = next_consumer
         #: masks applied since the start, deny_keys replacements included
+        self._redactions = metrics.redactions.labels(str(component_id))
         self.masked_total = 0
         allow = set(config.allow_keys)
         self._deny = tuple(dict.fromkeys(config.deny_keys))  # never in allow_keys
@@ -278,6 +280,8 @@ class RedactionProcessor:
                 # Fields derived earlier (e.g. by cowork) may hold what was just masked:
                 # drop them, and whoever needs them derives them again from masked values.
                 record.derived = None
+        if total:
+            self._redactions.inc(total)
         self.masked_total += total
         await self.next_consumer.consume(batch)
 

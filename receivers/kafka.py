@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from datetime import timedelta
 from typing import Literal
 
@@ -24,7 +25,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from pydantic import Field
 
-from collector import otlp_json, otlp_proto
+from collector import metrics, otlp_json, otlp_proto
 from collector.component import ComponentID, Consumer, Factory, Host, Kind
 from collector.errors import DecodeError, PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import RetrySettings
@@ -103,6 +104,12 @@ class KafkaReceiver:
         )  # fmt: skip
         self.committed: dict[TopicPartition, int] = {}
         self.dead_lettered = 0
+        #: since when (monotonic) consuming or delivering has been failing, for health checks
+        self.failing_since: float | None = None
+        name = str(component_id)
+        self._accepted = metrics.receiver_accepted.labels(name, "kafka")
+        self._refused = metrics.receiver_refused.labels(name, "kafka")
+        self._dead = metrics.kafka_dead_lettered.labels(name)
 
     async def start(self, host: Host) -> None:
         self._task = asyncio.create_task(self._run(), name=f"{self.id}-consume")
@@ -137,6 +144,8 @@ class KafkaReceiver:
                 delay = retry.initial_interval.total_seconds()
                 await self._consume_loop()
             except (KafkaError, OSError) as exc:
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
                 log.warning(
                     "Kafka consumer failed; reconnecting",
                     component=str(self.id),
@@ -240,8 +249,12 @@ class KafkaReceiver:
             while True:
                 try:
                     await self.next_consumer.consume(batch)
+                    self._accepted.inc(len(batch.records))
+                    self.failing_since = None
                     return True
                 except PartialRejection as exc:
+                    self._accepted.inc(len(batch.records) - exc.rejected)
+                    self._refused.inc(exc.rejected)
                     log.warning(
                         "pipeline refused some records for good",
                         component=str(self.id),
@@ -250,10 +263,13 @@ class KafkaReceiver:
                     )
                     return True
                 except PermanentError as exc:
+                    self._refused.inc(len(batch.records))
                     for message in messages:
                         await self._dead_letter(message, f"refused: {exc}")
                     return True
                 except RetryableError as exc:
+                    if self.failing_since is None:
+                        self.failing_since = time.monotonic()
                     if not paused:
                         consumer.pause(tp)
                         paused = True
@@ -276,9 +292,15 @@ class KafkaReceiver:
     async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
         await consumer.commit({tp: offset})
         self.committed[tp] = offset
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            metrics.kafka_consumer_lag.labels(str(self.id), tp.topic, str(tp.partition)).set(
+                max(0, highwater - offset)
+            )
 
     async def _dead_letter(self, message: ConsumerRecord, error: str) -> None:
         self.dead_lettered += 1
+        self._dead.inc()
         log.error(
             "message sent to the dead-letter topic",
             component=str(self.id),

@@ -129,7 +129,7 @@ class OtlpReceiver:
             max_concurrent_requests=self.config.max_concurrent_requests,
         )
         handler = LogsHandler(settings, authenticator, self.next_consumer)
-        app = web.Application(middlewares=[status_middleware])
+        app = web.Application(middlewares=[status_middleware(str(self.id))])
         for path in self.config.logs_paths:
             app.router.add_route("POST", path, handler.handle)
         runner = web.AppRunner(

@@ -20,12 +20,13 @@ import orjson
 import structlog
 import zstandard
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from collector import otlp_json, otlp_proto
+from collector import metrics, otlp_json, otlp_proto
 from collector.auth import Authenticator, AuthError
 from collector.component import Consumer
 from collector.errors import (
@@ -138,6 +139,7 @@ class LogsHandler:
                     request.headers.get("Authorization"), self.settings.required_role
                 )
             except AuthError as exc:
+                metrics.auth_failures.labels(self.settings.component, exc.cause).inc()
                 log.info(
                     "request refused",
                     component=self.settings.component,
@@ -188,13 +190,19 @@ class LogsHandler:
             return _status(400, exc.message, reply)
 
         if records:
+            accepted = metrics.receiver_accepted.labels(self.settings.component, "http")
+            refused = metrics.receiver_refused.labels(self.settings.component, "http")
             try:
                 await self.consumer.consume(LogBatch(tenant, records))
             except PartialRejection as exc:
+                accepted.inc(len(records) - exc.rejected)
+                refused.inc(exc.rejected)
                 return _success(reply, exc.rejected, exc.message)
             except PermanentError as exc:
+                refused.inc(len(records))
                 return _status(400, exc.message, reply)
             except RetryableError as exc:
+                refused.inc(len(records))
                 status = 429 if isinstance(exc, OverloadError) else 503
                 log.warning(
                     "pipeline refused a batch, asked the client to retry",
@@ -204,10 +212,13 @@ class LogsHandler:
                 )
                 return _status(status, exc.message, reply, retry_after=exc.retry_after)
             except ConsumerError as exc:  # pragma: no cover - every kind is handled above
+                refused.inc(len(records))
                 return _status(503, exc.message, reply, retry_after=1.0)
             except Exception:
+                refused.inc(len(records))
                 log.exception("pipeline failed on a batch", component=self.settings.component)
                 return _status(500, "internal error while processing the request", reply)
+            accepted.inc(len(records))
         return _success(reply, 0, "")
 
 
@@ -308,17 +319,26 @@ def _status(
     return resp
 
 
-@web.middleware
-async def status_middleware(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Answer unknown paths (404) and methods (405) with a ``google.rpc.Status`` too."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status not in (404, 405):
-            raise
-        resp = _status(exc.status, exc.reason, JSON)
-        if "Allow" in exc.headers:
-            resp.headers["Allow"] = exc.headers["Allow"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def status_middleware(component: str) -> Middleware:
+    """Answer unknown paths (404) and methods (405) with a ``google.rpc.Status`` too, and
+    count every answer by path and status."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            resp = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status not in (404, 405):
+                raise
+            resp = _status(exc.status, exc.reason, JSON)
+            if "Allow" in exc.headers:
+                resp.headers["Allow"] = exc.headers["Allow"]
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else "unmatched"
+        metrics.http_requests.labels(component, path, str(resp.status)).inc()
         return resp
+
+    return middleware

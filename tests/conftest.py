@@ -101,6 +101,7 @@ async def start_collector() -> AsyncIterator[StartCollector]:
     async def start(raw: dict[str, Any]) -> RunningCollector:
         conf = ConfMap()
         conf.merge(raw, "test")
+        conf.merge({"service": {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}}}, "test")
         service = Service(validate(conf, testing_registry()), testing_registry())
         await service.start()
         services.append(service)

@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -37,10 +38,17 @@ def create_key(keys_file: Path, *extra: str) -> dict[str, object]:
     return doc
 
 
+def spawn(args: list[str], log: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """Start a collector process whose stderr goes to ``log``: a pipe nobody reads would
+    fill up and stall the collector the moment it logs a lot."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(args, stdout=out, stderr=out, **kwargs)
+
+
 def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert proc.poll() is None, f"the collector exited with {proc.returncode}"
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
@@ -55,10 +63,12 @@ def daemon(
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """``session-collector run`` on the built-in default config, in an empty folder."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = spawn(
         [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
-         "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}"],
-        cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}",
+         "--set", "service.telemetry.metrics.address=127.0.0.1:0",
+         "--set", "extensions.health_check.endpoint=127.0.0.1:0"],
+        tmp_path / "collector.log", cwd=tmp_path, env=clean_env,
     )  # fmt: skip
     try:
         wait_listening(port, proc)
@@ -168,14 +178,13 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(
 
 
 def test_sigint_stops_an_idle_collector_with_exit_0(
-    daemon: tuple[subprocess.Popen[bytes], int],
+    daemon: tuple[subprocess.Popen[bytes], int], tmp_path: Path
 ) -> None:
     """Ctrl-C stops the collector cleanly."""
     proc, _ = daemon
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=20) == 0
-    assert proc.stderr is not None
-    assert b"collector stopped" in proc.stderr.read()
+    assert b"collector stopped" in (tmp_path / "collector.log").read_bytes()
 
 
 def test_run_with_an_invalid_config_exits_2_naming_the_key(
@@ -201,7 +210,9 @@ def test_run_reports_a_port_in_use_and_exits_1(tmp_path: Path, clean_env: dict[s
         port = taken.getsockname()[1]
         proc = subprocess.run(
             [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
-             "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}"],
+             "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}",
+         "--set", "service.telemetry.metrics.address=127.0.0.1:0",
+         "--set", "extensions.health_check.endpoint=127.0.0.1:0"],
             cwd=tmp_path, capture_output=True, text=True, env=clean_env, timeout=60,
         )  # fmt: skip
     assert proc.returncode == 1
@@ -215,11 +226,13 @@ def test_json_log_encoding_writes_one_json_object_per_line(
 ) -> None:
     """``service.telemetry.logs.encoding: json`` makes every log line a JSON object."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = spawn(
         [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
          "--set", "service.telemetry.logs.encoding=json",
-         "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}"],
-        cwd=tmp_path, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+         "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}",
+         "--set", "service.telemetry.metrics.address=127.0.0.1:0",
+         "--set", "extensions.health_check.endpoint=127.0.0.1:0"],
+        tmp_path / "collector.log", cwd=tmp_path, env=clean_env,
     )  # fmt: skip
     try:
         wait_listening(port, proc)
@@ -228,7 +241,6 @@ def test_json_log_encoding_writes_one_json_object_per_line(
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.stderr is not None
-    lines = proc.stderr.read().splitlines()
+    lines = (tmp_path / "collector.log").read_bytes().splitlines()
     events = [orjson.loads(line)["event"] for line in lines]
     assert "collector started" in events and "collector stopped" in events

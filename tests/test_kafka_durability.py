@@ -22,7 +22,7 @@ from collector import otlp_json, otlp_proto
 from collector.clickhouse import ClickHouseSettings, Store, queries
 from collector.records import LogBatch
 from tests.conftest import CLI, REPO, create_topic
-from tests.test_daemon import create_key, free_port, wait_listening
+from tests.test_daemon import create_key, free_port, spawn, wait_listening
 
 SESSIONS = 400
 
@@ -58,6 +58,7 @@ processors:
 exporters:
   clickhouse: {{endpoint: "chdb://{tmp_path}/store"}}
 service:
+  telemetry: {{metrics: {{address: "127.0.0.1:0"}}}}
   extensions: [sessions_api]
   pipelines:
     logs: {{receivers: [kafka], processors: [batch], exporters: [clickhouse]}}
@@ -66,7 +67,7 @@ service:
 
 
 def start(config: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([CLI, "run", "--config", str(config)], stderr=subprocess.PIPE)
+    proc = spawn([CLI, "run", "--config", str(config)], config.with_suffix(".log"))
     wait_listening(port, proc, timeout=90)
     return proc
 
@@ -214,6 +215,7 @@ exporters:
     sending_queue: {{storage: {tmp_path}/queue}}
     retry_on_failure: {{initial_interval: 200ms, max_interval: 1s}}
 service:
+  telemetry: {{metrics: {{address: "127.0.0.1:0"}}}}
   extensions: [apikeys]
   pipelines:
     logs: {{receivers: [otlp], processors: [cowork], exporters: [kafka]}}

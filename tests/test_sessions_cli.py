@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.conftest import CLI
-from tests.test_daemon import create_key, free_port, wait_listening
+from tests.test_daemon import create_key, free_port, spawn, wait_listening
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
 
@@ -30,6 +30,7 @@ processors:
 exporters:
   clickhouse: {{endpoint: "chdb://{tmp_path}/store"}}
 service:
+  telemetry: {{metrics: {{address: "127.0.0.1:0"}}}}
   extensions: [apikeys, sessions_api]
   pipelines:
     logs: {{receivers: [otlp], processors: [cowork, batch], exporters: [clickhouse]}}
@@ -49,7 +50,7 @@ def stored(tmp_path: Path, sample_json: bytes) -> tuple[Path, subprocess.Popen[b
     port, api_port = free_port(), free_port()
     config = config_file(tmp_path, port, api_port)
     key = create_key(tmp_path / "keys.json")["key"]
-    proc = subprocess.Popen([CLI, "run", "--config", str(config)], stderr=subprocess.PIPE)
+    proc = spawn([CLI, "run", "--config", str(config)], tmp_path / "collector.log")
     wait_listening(port, proc, timeout=60)
     resp = httpx.post(
         f"http://127.0.0.1:{port}/v1/logs", content=sample_json,

@@ -23,6 +23,8 @@ def minimal_config(factory: Factory, tmp_path: Path) -> dict[str, Any]:
         "file": {"path": str(tmp_path / "out.jsonl")},
         "clickhouse": {"endpoint": f"chdb://{tmp_path / 'store'}"},
         "sessions_api": {"endpoint": "127.0.0.1:0"},
+        "health_check": {"endpoint": "127.0.0.1:0"},
+        "memory_limiter": {"limit_mib": 4096},
     }
     return needs.get(factory.type, {})
 
@@ -51,6 +53,9 @@ async def test_start_then_shutdown_twice_is_safe(factory: Factory, tmp_path: Pat
     class Host:
         def get_extension(self, component_id: ComponentID) -> object | None:
             return None
+
+        def component_health(self) -> dict[str, float | None]:
+            return {}
 
         def component_config(self, kind: Kind, component_id: ComponentID) -> object | None:
             store = {"endpoint": f"chdb://{tmp_path / 'store'}"}

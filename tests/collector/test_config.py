@@ -292,7 +292,11 @@ def test_builtin_default_config_validates(monkeypatch: pytest.MonkeyPatch) -> No
         monkeypatch.delenv(f"SESSION_COLLECTOR_{name}", raising=False)
     config = load_config([])
     assert otlp_of(config).endpoint == "127.0.0.1:4318"
-    assert config.service.extensions == [ComponentID("apikeys"), ComponentID("sessions_api")]
+    assert config.service.extensions == [
+        ComponentID("apikeys"),
+        ComponentID("sessions_api"),
+        ComponentID("health_check"),
+    ]
     pipeline = config.service.pipelines["logs"]
     assert [str(p) for p in pipeline.processors] == ["cowork", "redaction", "batch"]
     exporter = config.component(Kind.EXPORTER, ComponentID("clickhouse"))

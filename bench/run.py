@@ -1,0 +1,913 @@
+"""End-to-end benchmark of session-collector: starts real collectors, loads them, reports.
+
+Scenarios (each in a fresh temporary folder, with its own YAML config, API key and
+loopback port, and a fresh Kafka topic where Kafka is involved):
+
+a. ``otlp -> file``: OTLP/HTTP in, the file exporter (``fsync: false``) out.
+b. ``otlp -> cowork -> redaction -> kafka``: the edge collector (as ``config/edge.yaml``:
+   zstd, ``acks: all``, idempotent producer, a disk queue folder) to the broker at
+   ``$KAFKA_BOOTSTRAP`` (default ``127.0.0.1:9092``).
+c. ``kafka -> batch -> clickhouse (chDB)``: the storage collector. A fresh topic is filled
+   with ``--c-records`` records first (aiokafka, the project's protobuf encoding, keyed by
+   session, ``tenant`` header), then the collector starts and is timed until its consumer
+   group's lag is 0.
+
+For a and b: ``--duration`` seconds at the maximum rate (closed loop), then the same at a
+fixed rate of half that (open loop) for the latency at half rate. For each phase: accepted
+records/s, p50/p99 latency, the collector's CPU (user+sys seconds per wall second, from
+``/proc/<pid>/stat``, every thread) and its peak RSS (``VmHWM`` of ``/proc/<pid>/status``);
+also the whole machine's busy cores, since the load generator shares them.
+
+    .venv/bin/python bench/run.py            # everything, about 5 to 8 minutes
+    .venv/bin/python bench/run.py --quick    # shorter phases, 50k records for c
+    .venv/bin/python bench/run.py --scenario b --profile   # py-spy on the edge at max rate
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+import loadgen  # noqa: E402
+import profile_top  # noqa: E402
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PY = sys.executable
+COLLECTOR = [str(Path(PY).with_name("session-collector"))]
+if not Path(COLLECTOR[0]).exists():
+    COLLECTOR = [PY, "-m", "collector"]
+
+
+# -- machine and process measurements --------------------------------------------------------
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy jiffies, total jiffies) of the whole machine, from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [float(v) for v in fields[:8]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def busy_cores(before: tuple[float, float], after: tuple[float, float]) -> float:
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return round((os.cpu_count() or 1) * busy / total, 2) if total > 0 else 0.0
+
+
+def background_load(seconds: float = 1.0) -> float:
+    """How many cores other work keeps busy right now."""
+    before = machine_busy()
+    time.sleep(seconds)
+    return busy_cores(before, machine_busy())
+
+
+def wait_quiet(s: Settings) -> float:
+    """Wait up to ``s.quiet_wait`` seconds for other work to use under ``s.quiet_cores``
+    cores; the last reading (what other work used just before the scenario)."""
+    deadline = time.monotonic() + s.quiet_wait
+    load = background_load()
+    while load > s.quiet_cores and time.monotonic() < deadline:
+        print(f"  waiting for a quieter machine: {load:.2f} cores busy", file=sys.stderr)
+        time.sleep(2.0)
+        load = background_load()
+    return load
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Collector:
+    """A ``session-collector run`` subprocess, with /proc measurements."""
+
+    def __init__(self, config: Path, workdir: Path) -> None:
+        self.config = config
+        self.log_path = workdir / "collector.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [*COLLECTOR, "run", "--config", str(config)],
+            cwd=workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        """user + sys of every thread so far."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def status_kib(self, key: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def log_has(self, event: str) -> bool:
+        return f'"event":"{event}"' in self.log_path.read_text(errors="replace")
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log_tail()}")
+
+    def wait_listening(self, port: int, timeout: float = 60.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return time.monotonic() - self.started
+            time.sleep(0.05)
+        raise RuntimeError(f"collector not listening on {port} after {timeout}s")
+
+    def stop(self, timeout: float = 60.0) -> tuple[int | None, float]:
+        """SIGTERM, then SIGKILL after ``timeout``: (exit code, seconds to stop)."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode, round(time.monotonic() - t0, 2)
+
+
+class Sample:
+    """The collector's CPU time and the machine's busy time at one moment."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.wall = time.monotonic()
+        self.cpu = collector.cpu_seconds()
+        self.machine = machine_busy()
+
+    def until(self, later: Sample) -> dict[str, float]:
+        wall = later.wall - self.wall
+        return {
+            "wall_s": round(wall, 2),
+            "collector_cpu_per_s": round((later.cpu - self.cpu) / wall, 3) if wall else 0.0,
+            "machine_busy_cores": busy_cores(self.machine, later.machine),
+        }
+
+
+# -- shared scaffolding ----------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    duration: float
+    warmup: float
+    procs: int
+    conns: int
+    encoding: str
+    gzip: bool
+    c_records: int
+    c_timeout: float
+    partitions: int
+    bootstrap: str
+    keep: bool
+    profile: bool
+    profile_dir: Path
+    quiet_wait: float
+    quiet_cores: float
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+KEY_ARGS = ("--org", "bench", "--name", "loadgen", "--json")
+
+
+def create_key(keys_file: Path) -> str:
+    out = subprocess.run(
+        [*COLLECTOR, "keys", "create", "--keys-file", str(keys_file), *KEY_ARGS],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    key: str = json.loads(out.stdout)["key"]
+    return key
+
+
+def telemetry(workdir: Path) -> dict[str, Any]:
+    return {
+        "logs": {"level": "info", "encoding": "json"},
+        "metrics": {"address": f"127.0.0.1:{free_port()}"},
+    }
+
+
+def run_loadgen(
+    s: Settings, url: str, key: str, rate: float | None, collector: Collector
+) -> dict[str, Any]:
+    """Run bench/loadgen.py; sample the collector's CPU over exactly its measured window
+    (the generator announces it on stderr once its bodies are built)."""
+    cmd = [PY, str(BENCH / "loadgen.py"), "--url", url, "--key", key]
+    cmd += ["--procs", str(s.procs), "--conns", str(s.conns), "--encoding", s.encoding]
+    cmd += ["--duration", str(s.duration), "--warmup", str(s.warmup)]
+    if s.gzip:
+        cmd.append("--gzip")
+    if rate is not None:
+        cmd += ["--rate", str(rate)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    usage: dict[str, float] = {}
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace")
+            if line.startswith("window "):
+                w0, w1 = (float(v) for v in line.split()[1:3])
+                time.sleep(max(0.0, w0 - time.monotonic()))
+                first = Sample(collector)
+                time.sleep(max(0.0, w1 - time.monotonic()))
+                usage = first.until(Sample(collector))
+                break
+        out, err = proc.communicate(timeout=s.duration + s.warmup + 300)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.returncode != 0:
+        raise RuntimeError(f"loadgen failed ({proc.returncode}): {err.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return {**result, **usage}
+
+
+@contextlib.contextmanager
+def workspace(name: str, keep: bool) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"  kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def http_phases(
+    s: Settings, name: str, collector: Collector, url: str, key: str
+) -> list[dict[str, Any]]:
+    """The max-rate phase, then the half-rate phase; profiled at max rate if asked."""
+    phases = []
+    spy: subprocess.Popen[bytes] | None = None
+    prof_path = s.profile_dir / f"pyspy-{name}.txt"
+    if s.profile:
+        spy = start_pyspy(collector.pid, prof_path, s.warmup + s.duration)
+    load = run_loadgen(s, url, key, None, collector)
+    phases.append({"phase": "max", **load, "other_work_cores": other_work(load)})
+    if spy is not None:
+        spy.wait(60)
+        phases[-1]["profile"] = str(prof_path)
+    print(f"  {name} max: {load['records_per_s']:.0f} records/s", file=sys.stderr)
+    rate = max(100.0, load["records_per_s"] / 2)
+    collector.check_alive()
+    half = run_loadgen(s, url, key, rate, collector)
+    phases.append({"phase": "half", **half, "other_work_cores": other_work(half)})
+    print(
+        f"  {name} half ({rate:.0f}/s): p99 {half['latency_ms']['p99']} ms",
+        file=sys.stderr,
+    )
+    return phases
+
+
+def other_work(phase: dict[str, Any]) -> float:
+    """Cores busy with neither the collector nor the load generator during the window."""
+    own = float(phase.get("collector_cpu_per_s", 0.0)) + float(
+        phase.get("generator_cpu_s_per_s", 0.0)
+    )
+    return round(max(0.0, float(phase.get("machine_busy_cores", 0.0)) - own), 2)
+
+
+def start_pyspy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(PY).with_name("py-spy"))
+    if not Path(spy).exists():
+        print("  py-spy not found: no profile", file=sys.stderr)
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [spy, "record", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", "100"]
+    cmd += ["-t", "-f", "raw", "-o", str(out)]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+# -- scenario a: otlp -> file ----------------------------------------------------------------
+
+
+def scenario_a(s: Settings) -> dict[str, Any]:
+    with workspace("a", s.keep) as wd:
+        keys = wd / "keys.json"
+        key = create_key(keys)
+        port = free_port()
+        out_file = wd / "out" / "logs.jsonl"
+        config = write_config(
+            wd / "a.yaml",
+            {
+                "extensions": {"apikeys": {"keys_file": str(keys)}},
+                "receivers": {"otlp": {"endpoint": f"127.0.0.1:{port}", "auth": "apikeys"}},
+                "exporters": {"file": {"path": str(out_file), "fsync": False}},
+                "service": {
+                    "extensions": ["apikeys"],
+                    "telemetry": telemetry(wd),
+                    "pipelines": {
+                        "logs": {"receivers": ["otlp"], "processors": [], "exporters": ["file"]}
+                    },
+                },
+            },
+        )
+        background = wait_quiet(s)
+        collector = Collector(config, wd)
+        try:
+            startup = collector.wait_listening(port)
+            phases = http_phases(s, "a", collector, f"http://127.0.0.1:{port}/v1/logs", key)
+            rss_peak = collector.status_kib("VmHWM")
+        finally:
+            code, stop_s = collector.stop()
+        lines = sum(1 for _ in out_file.open("rb")) if out_file.exists() else 0
+        ok_total = sum(p["ok_total"] for p in phases)
+        return {
+            "scenario": "a",
+            "pipeline": "otlp -> file (fsync false)",
+            "background_busy_cores": background,
+            "startup_s": round(startup, 2),
+            "phases": phases,
+            "peak_rss_mib": round(rss_peak / 1024, 1),
+            "exit_code": code,
+            "stop_s": stop_s,
+            "check": {
+                "batches_in_file": lines,
+                "requests_answered_200": ok_total,
+                "ok": lines == ok_total,
+            },
+        }
+
+
+# -- Kafka helpers ---------------------------------------------------------------------------
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, partitions, 1)])
+    finally:
+        await admin.close()
+    # wait until the metadata knows every partition
+    for _ in range(50):
+        if len(await end_offsets(bootstrap, topic)) == partitions:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(topics)
+    finally:
+        await admin.close()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        offsets = await consumer.end_offsets(tps) if tps else {}
+        return {tp.partition: off for tp, off in offsets.items()}
+    finally:
+        await consumer.stop()
+
+
+async def group_offsets(admin: Any, group: str, topic: str) -> dict[int, int]:
+    offsets = await admin.list_consumer_group_offsets(group)
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+def kafka_cleanup(s: Settings, topics: list[str]) -> None:
+    if s.keep or not topics:
+        return
+    try:
+        asyncio.run(delete_topics(s.bootstrap, topics))
+    except Exception as exc:  # a bench must not fail on cleanup
+        print(f"  could not delete topics {topics}: {exc}", file=sys.stderr)
+
+
+# -- scenario b: otlp -> cowork -> redaction -> kafka ----------------------------------------
+
+
+def scenario_b(s: Settings) -> dict[str, Any]:
+    topic = f"bench-b-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+    asyncio.run(create_topic(s.bootstrap, topic, s.partitions))
+    try:
+        with workspace("b", s.keep) as wd:
+            keys = wd / "keys.json"
+            key = create_key(keys)
+            port = free_port()
+            config = write_config(
+                wd / "b.yaml",
+                {
+                    "extensions": {"apikeys": {"keys_file": str(keys)}},
+                    "receivers": {"otlp": {"endpoint": f"127.0.0.1:{port}", "auth": "apikeys"}},
+                    "processors": {"cowork": {}, "redaction": {}},
+                    "exporters": {
+                        "kafka": {
+                            "brokers": [s.bootstrap],
+                            "topic": topic,
+                            "encoding": "otlp_proto",
+                            "key_attributes": ["session.id"],
+                            "compression": "zstd",
+                            "acks": "all",
+                            "timeout": "5s",
+                            "sending_queue": {"storage": str(wd / "queue")},
+                        }
+                    },
+                    "service": {
+                        "extensions": ["apikeys"],
+                        "telemetry": telemetry(wd),
+                        "pipelines": {
+                            "logs": {
+                                "receivers": ["otlp"],
+                                "processors": ["cowork", "redaction"],
+                                "exporters": ["kafka"],
+                            }
+                        },
+                    },
+                },
+            )
+            background = wait_quiet(s)
+            collector = Collector(config, wd)
+            try:
+                startup = collector.wait_listening(port)
+                phases = http_phases(s, "b", collector, f"http://127.0.0.1:{port}/v1/logs", key)
+                rss_peak = collector.status_kib("VmHWM")
+            finally:
+                code, stop_s = collector.stop()
+            messages = sum(asyncio.run(end_offsets(s.bootstrap, topic)).values())
+            ok_total = sum(p["ok_total"] for p in phases)
+            queued = collector.log_has("downstream failing")
+            return {
+                "scenario": "b",
+                "pipeline": "otlp -> cowork -> redaction -> kafka (zstd, acks all)",
+                "topic": topic,
+                "partitions": s.partitions,
+                "background_busy_cores": background,
+                "startup_s": round(startup, 2),
+                "phases": phases,
+                "peak_rss_mib": round(rss_peak / 1024, 1),
+                "exit_code": code,
+                "stop_s": stop_s,
+                "check": {
+                    # one session per request, so one message per request
+                    "messages_in_topic": messages,
+                    "requests_answered_200": ok_total,
+                    "kafka_was_failing": queued,
+                    "ok": messages == ok_total and not queued,
+                },
+            }
+    finally:
+        kafka_cleanup(s, [topic])
+
+
+# -- scenario c: kafka -> batch -> clickhouse (chDB) -----------------------------------------
+
+
+def _encode_messages(args: tuple[int, int, int]) -> list[tuple[bytes, bytes]]:
+    """``count`` protobuf messages of ``batch`` records, each of one session (as the edge's
+    kafka exporter makes them), from ongoing sessions so every record is distinct."""
+    from collector import otlp_json, otlp_proto
+    from collector.records import LogBatch
+
+    seed, count, batch = args
+    rng = random.Random(seed)
+    sessions = [loadgen.Session(random.Random(rng.getrandbits(64))) for _ in range(64)]
+    out = []
+    for _ in range(count):
+        session = rng.choice(sessions)
+        doc = loadgen.export_request([session], batch)
+        records = otlp_json.decode_request(json.dumps(doc).encode())
+        out.append((session.session_id.encode(), otlp_proto.encode_request(LogBatch("", records))))
+    return out
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        compression_type="zstd",
+        max_batch_size=1_048_576,
+        max_request_size=1_000_000,
+        linger_ms=5,
+    )
+    await producer.start()
+    t0 = time.monotonic()
+    try:
+        futures = [
+            await producer.send(topic, value=v, key=k, headers=[("tenant", b"bench")])
+            for k, v in messages
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.monotonic() - t0
+
+
+async def wait_drained(
+    s: Settings, collector: Collector, group: str, topic: str, ends: dict[int, int]
+) -> dict[str, Any]:
+    """Poll the group's committed offsets until they reach ``ends``."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    total = sum(ends.values())
+    admin = AIOKafkaAdminClient(bootstrap_servers=s.bootstrap)
+    await admin.start()
+    assigned_at: float | None = None
+    cpu_at_assign = 0.0
+    machine_at_assign = machine_busy()
+    done_at: float | None = None
+    committed = 0
+    samples: list[tuple[float, int]] = []
+    deadline = time.monotonic() + s.c_timeout
+    try:
+        while time.monotonic() < deadline:
+            collector.check_alive()
+            if assigned_at is None and collector.log_has("partitions assigned"):
+                assigned_at = time.monotonic()
+                cpu_at_assign = collector.cpu_seconds()
+                machine_at_assign = machine_busy()
+            offsets = await group_offsets(admin, group, topic)
+            committed = sum(min(offsets.get(p, 0), end) for p, end in ends.items())
+            now = time.monotonic()
+            samples.append((round(now - collector.started, 2), committed))
+            if committed >= total:
+                done_at = now
+                break
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+    cpu_done = collector.cpu_seconds()
+    machine = busy_cores(machine_at_assign, machine_busy())
+    start = assigned_at if assigned_at is not None else collector.started
+    end = done_at if done_at is not None else time.monotonic()
+    return {
+        "drained": done_at is not None,
+        "committed_messages": committed,
+        "to_assignment_s": round(start - collector.started, 2),
+        "consume_s": round(end - start, 2),
+        "spawn_to_lag0_s": round(end - collector.started, 2),
+        "collector_cpu_per_s": round((cpu_done - cpu_at_assign) / (end - start), 3),
+        "machine_busy_cores": machine,
+        "other_work_cores": round(
+            max(0.0, machine - (cpu_done - cpu_at_assign) / (end - start)), 2
+        ),
+        "progress": samples[:: max(1, len(samples) // 20)],
+    }
+
+
+def count_rows(store: Path) -> dict[str, Any]:
+    """Rows and sessions in the store, read with chDB once the collector has stopped."""
+    code = (
+        "import sys, chdb.session as cs\n"
+        "s = cs.Session(sys.argv[1])\n"
+        "print(s.query('SELECT count(), uniqExact(SessionId), uniqExact(RecordId) "
+        "FROM default.otel_logs', 'CSV'))\n"
+    )
+    try:
+        out = subprocess.run(
+            [PY, "-c", code, str(store)], capture_output=True, timeout=180, check=True
+        )
+        rows, sessions, distinct = (int(v) for v in out.stdout.decode().strip().split(","))
+        return {"rows": rows, "sessions": sessions, "distinct_records": distinct}
+    except Exception as exc:
+        return {"error": str(exc)[:300]}
+
+
+def scenario_c(s: Settings) -> dict[str, Any]:
+    topic = f"bench-c-{int(time.time())}-{uuid.uuid4().hex[:6]}"
+    group = f"bench-c-{uuid.uuid4().hex[:8]}"
+    batch = 100
+    n_messages = max(1, s.c_records // batch)
+    asyncio.run(create_topic(s.bootstrap, topic, s.partitions))
+    try:
+        with workspace("c", s.keep) as wd:
+            t0 = time.monotonic()
+            workers = os.cpu_count() or 1
+            share = [n_messages // workers + (i < n_messages % workers) for i in range(workers)]
+            with get_context("fork").Pool(workers) as pool:
+                parts = pool.map(_encode_messages, [(i, n, batch) for i, n in enumerate(share)])
+            messages = [m for part in parts for m in part]
+            gen_s = time.monotonic() - t0
+            produce_s = asyncio.run(produce(s.bootstrap, topic, messages))
+            value_bytes = sum(len(v) for _, v in messages)
+            del messages, parts
+            ends = asyncio.run(end_offsets(s.bootstrap, topic))
+            records = n_messages * batch
+            print(
+                f"  c: {records} records in {sum(ends.values())} messages produced "
+                f"in {produce_s:.1f}s",
+                file=sys.stderr,
+            )
+            store = wd / "clickhouse"
+            config = write_config(
+                wd / "c.yaml",
+                {
+                    "receivers": {
+                        "kafka": {
+                            "brokers": [s.bootstrap],
+                            "topics": [topic],
+                            "group_id": group,
+                            "initial_offset": "earliest",
+                            "encoding": "otlp_proto",
+                            "dead_letter_topic": f"{topic}-dlq",
+                        }
+                    },
+                    "processors": {"batch": {"send_batch_size": 8192, "timeout": "200ms"}},
+                    "exporters": {
+                        "clickhouse": {
+                            "endpoint": f"chdb://{store}",
+                            "create_schema": True,
+                            "retry_on_failure": {
+                                "initial_interval": "1s",
+                                "max_interval": "30s",
+                                "max_elapsed_time": "0s",
+                            },
+                        }
+                    },
+                    "service": {
+                        "telemetry": telemetry(wd),
+                        "pipelines": {
+                            "logs": {
+                                "receivers": ["kafka"],
+                                "processors": ["batch"],
+                                "exporters": ["clickhouse"],
+                            }
+                        },
+                    },
+                },
+            )
+            background = wait_quiet(s)
+            collector = Collector(config, wd)
+            spy = None
+            prof_path = s.profile_dir / "pyspy-c.txt"
+            try:
+                if s.profile:
+                    spy = start_pyspy(collector.pid, prof_path, min(s.c_timeout, 60))
+                drain = asyncio.run(wait_drained(s, collector, group, topic, ends))
+                rss_peak = collector.status_kib("VmHWM")
+            finally:
+                code, stop_s = collector.stop()
+                if spy is not None:
+                    spy.wait(90)
+            stored = count_rows(store)
+            rate = records / drain["consume_s"] if drain["drained"] and drain["consume_s"] else 0
+            return {
+                "scenario": "c",
+                "pipeline": "kafka -> batch -> clickhouse (chDB)",
+                "topic": topic,
+                "partitions": s.partitions,
+                "records": records,
+                "messages": sum(ends.values()),
+                "avg_message_bytes": round(value_bytes / n_messages),
+                "prefill": {
+                    "generate_s": round(gen_s, 1),
+                    "produce_s": round(produce_s, 1),
+                    "produce_records_per_s": round(records / produce_s),
+                },
+                "background_busy_cores": background,
+                "records_per_s": round(rate, 1),
+                **drain,
+                "peak_rss_mib": round(rss_peak / 1024, 1),
+                "exit_code": code,
+                "stop_s": stop_s,
+                "check": {
+                    **stored,
+                    "ok": stored.get("distinct_records") == records,
+                },
+                **({"profile": str(prof_path)} if spy is not None else {}),
+            }
+    finally:
+        kafka_cleanup(s, [topic, f"{topic}-dlq"])
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    head = (
+        "| scenario | phase | records/s | p50 ms | p99 ms | errors | collector CPU s/s "
+        "| other work, cores | peak RSS MiB |\n|---|---|---:|---:|---:|---|---:|---:|---:|\n"
+    )
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append(f"| {r['scenario']} | failed: {r['error'][:80]} | | | | | | | |")
+            continue
+        if r["scenario"] in ("a", "b"):
+            for p in r["phases"]:
+                label = (
+                    "max rate"
+                    if p["phase"] == "max"
+                    else f"fixed {p['target_records_per_s']:.0f}/s"
+                )
+                errors = ", ".join(f"{k}: {v}" for k, v in p["errors"].items()) or "0"
+                if p["skipped_by_generator"]:
+                    errors += f" (+{p['skipped_by_generator']} not sent)"
+                rows.append(
+                    f"| {r['scenario']}: {r['pipeline']} | {label} | {p['records_per_s']:.0f} "
+                    f"| {_ms(p['latency_ms']['p50'])} | {_ms(p['latency_ms']['p99'])} "
+                    f"| {errors} | {p['collector_cpu_per_s']:.2f} | {p['other_work_cores']:.2f} "
+                    f"| {r['peak_rss_mib']:.0f} |"
+                )
+        else:
+            rows.append(
+                f"| c: {r['pipeline']} | {r['records']} records to lag 0 "
+                f"in {r['consume_s']:.1f}s | {r['records_per_s']:.0f} | - | - "
+                f"| {'0' if r['drained'] else 'NOT DRAINED'} | {r['collector_cpu_per_s']:.2f} "
+                f"| {r['other_work_cores']:.2f} | {r['peak_rss_mib']:.0f} |"
+            )
+    return head + "\n".join(rows) + "\n"
+
+
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for r in results:
+        if r.get("scenario") == "b" and "phases" in r:
+            peak = r["phases"][0]["records_per_s"]
+            half = r["phases"][1]
+            p99 = half["latency_ms"]["p99"]
+            out.append(
+                f"otlp -> cowork -> kafka >= 50,000 records/s: {peak:.0f} -> "
+                f"{'MET' if peak >= 50_000 else 'NOT MET'}"
+            )
+            clean = not half["errors"] and not half["skipped_by_generator"]
+            met = p99 is not None and p99 < 50 and clean and peak >= 50_000
+            out.append(
+                f"p99 < 50 ms at half of 50,000 (measured at {half['target_records_per_s']:.0f}"
+                f"/s, half of the measured max): p99 {_ms(p99)} ms -> "
+                + ("MET" if met else "NOT MET" if peak >= 50_000 else
+                   f"{'under' if p99 is not None and p99 < 50 else 'over'} 50 ms at half of "
+                   "the (lower) max; not shown at 25,000/s")
+            )  # fmt: skip
+        if r.get("scenario") in ("a", "b") and "peak_rss_mib" in r:
+            rss = r["peak_rss_mib"]
+            out.append(
+                f"RSS < 300 MiB ({r['scenario']}, no chDB): {rss:.0f} MiB -> "
+                f"{'MET' if rss < 300 else 'NOT MET'}"
+            )
+    return out
+
+
+def environment() -> dict[str, Any]:
+    def sh(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return ""
+
+    status = sh(["git", "-C", str(ROOT), "status", "--short"])
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "nproc": sh(["nproc"]),
+        "python": sys.version.split()[0],
+        "git_head": sh(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "git_dirty_files": len([x for x in status.splitlines() if not x.endswith("bench/")]),
+        "loadavg": Path("/proc/loadavg").read_text().strip(),
+    }
+
+
+SCENARIOS = {"a": scenario_a, "b": scenario_b, "c": scenario_c}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="8 s phases, 50,000 records for c")
+    p.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    p.add_argument("--duration", type=float, help="seconds per measured phase (15; quick 8)")
+    p.add_argument("--warmup", type=float, default=1.0)
+    p.add_argument("--procs", type=int, default=2, help="load generator processes")
+    p.add_argument("--conns", type=int, default=8, help="connections per generator process")
+    p.add_argument("--encoding", choices=("proto", "json"), default="proto")
+    p.add_argument("--gzip", action="store_true")
+    p.add_argument("--c-records", type=int, help="records pre-filled for c (200,000; quick 50,000)")
+    p.add_argument("--c-timeout", type=float, default=300.0, help="longest wait for lag 0")
+    p.add_argument("--partitions", type=int, default=4, help="partitions of the fresh topics")
+    p.add_argument("--keep", action="store_true", help="keep temporary folders and topics")
+    p.add_argument("--profile", action="store_true", help="py-spy the collector (max rate / c)")
+    p.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-prof")
+    p.add_argument("--json-out", type=Path, help="also write the JSON here")
+    p.add_argument(
+        "--quiet-wait", type=float, default=30.0, help="wait this long at most for other work"
+    )
+    p.add_argument(
+        "--quiet-cores", type=float, default=0.5, help="'quiet': other work under this many cores"
+    )
+    a = p.parse_args(argv)
+    s = Settings(
+        duration=a.duration or (8.0 if a.quick else 15.0),
+        warmup=a.warmup,
+        procs=a.procs,
+        conns=a.conns,
+        encoding=a.encoding,
+        gzip=a.gzip,
+        c_records=a.c_records or (50_000 if a.quick else 200_000),
+        c_timeout=a.c_timeout if not a.quick else min(a.c_timeout, 120.0),
+        partitions=a.partitions,
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        keep=a.keep,
+        profile=a.profile,
+        profile_dir=a.profile_dir,
+        quiet_wait=a.quiet_wait,
+        quiet_cores=a.quiet_cores,
+    )
+    env = environment()
+    results: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    for name in a.scenario or sorted(SCENARIOS):
+        print(f"scenario {name} ...", file=sys.stderr)
+        try:
+            results.append(SCENARIOS[name](s))
+        except Exception as exc:
+            print(f"  scenario {name} failed: {exc}", file=sys.stderr)
+            results.append({"scenario": name, "error": f"{type(exc).__name__}: {exc}"})
+    env["total_s"] = round(time.monotonic() - t0, 1)
+    doc: dict[str, Any] = {"environment": env}
+    doc["settings"] = {**vars(s), "profile_dir": str(s.profile_dir)}
+    doc["results"] = results
+    doc["targets"] = targets(results)
+    text = json.dumps(doc, indent=2, default=str)
+    if a.json_out:
+        a.json_out.write_text(text + "\n")
+    print(markdown(results))
+    for line in doc["targets"]:
+        print(f"- {line}")
+    print()
+    if s.profile:
+        for r in results:
+            paths = [ph.get("profile") for ph in r.get("phases", [])] + [r.get("profile")]
+            for path in filter(None, paths):
+                if Path(path).exists():
+                    print(profile_top.report(Path(path), 15, "MainThread"))
+                    print(profile_top.report(Path(path), 15))
+    print(text)
+    return 0 if all("error" not in r for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The collector's own metrics, served in the Prometheus format on
+``service.telemetry.metrics.address``. Names follow the OpenTelemetry Collector's where
+one exists (``otelcol_*``, with its ``receiver``/``processor``/``exporter`` labels); ours
+are ``session_collector_*``. Labels never take unbounded values from payloads: unknown
+event names and clients are counted as ``other``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+receiver_accepted = Counter(
+    "otelcol_receiver_accepted_log_records",
+    "Log records the receiver handed to the pipeline and the pipeline accepted.",
+    ["receiver", "transport"], registry=REGISTRY,
+)  # fmt: skip
+receiver_refused = Counter(
+    "otelcol_receiver_refused_log_records",
+    "Log records the receiver could not hand to the pipeline (refused, failed or invalid).",
+    ["receiver", "transport"], registry=REGISTRY,
+)  # fmt: skip
+exporter_sent = Counter(
+    "otelcol_exporter_sent_log_records",
+    "Log records delivered to the destination (or, without a queue, accepted by it).",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip
+exporter_send_failed = Counter(
+    "otelcol_exporter_send_failed_log_records",
+    "Log records the exporter failed to deliver (and did not queue).",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip
+exporter_enqueue_failed = Counter(
+    "otelcol_exporter_enqueue_failed_log_records",
+    "Log records refused because the sending queue was full.",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip
+exporter_queue_size = Gauge(
+    "otelcol_exporter_queue_size", "Batches in the sending queue.", ["exporter"],
+    registry=REGISTRY,
+)  # fmt: skip
+exporter_queue_capacity = Gauge(
+    "otelcol_exporter_queue_capacity", "Capacity of the sending queue, in batches.",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip
+batch_send_size = Histogram(
+    "otelcol_processor_batch_batch_send_size", "Records per batch sent by the batch processor.",
+    ["processor"], registry=REGISTRY,
+    buckets=(10, 25, 50, 75, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000, 6000, 7000,
+             8000, 9000, 10000, 20000, 30000, 50000, 100000),
+)  # fmt: skip
+processor_refused = Counter(
+    "otelcol_processor_refused_log_records",
+    "Log records a processor refused (the memory limiter under pressure).",
+    ["processor"], registry=REGISTRY,
+)  # fmt: skip
+
+http_requests = Counter(
+    "session_collector_http_requests",
+    "HTTP requests answered, by receiver, path and status.",
+    ["receiver", "path", "status"], registry=REGISTRY,
+)  # fmt: skip
+auth_failures = Counter(
+    "session_collector_auth_failures",
+    "Requests refused by authentication, by reason.",
+    ["component", "reason"], registry=REGISTRY,
+)  # fmt: skip
+records_by_event = Counter(
+    "session_collector_log_records_by_event",
+    "Log records seen by the cowork processor, by event name and client.",
+    ["processor", "event", "client"], registry=REGISTRY,
+)  # fmt: skip
+sessions_seen = Counter(
+    "session_collector_sessions_seen",
+    "Sessions seen for the first time (by this process, over a bounded memory of ids).",
+    ["processor"], registry=REGISTRY,
+)  # fmt: skip
+records_without_session = Counter(
+    "session_collector_records_without_session",
+    "Log records with no session.id.", ["processor"], registry=REGISTRY,
+)  # fmt: skip
+redactions = Counter(
+    "session_collector_redactions", "Secrets masked by the redaction processor.",
+    ["processor"], registry=REGISTRY,
+)  # fmt: skip
+kafka_consumer_lag = Gauge(
+    "session_collector_kafka_consumer_lag",
+    "Messages of a partition not yet consumed (high watermark minus position).",
+    ["receiver", "topic", "partition"], registry=REGISTRY,
+)  # fmt: skip
+kafka_dead_lettered = Counter(
+    "session_collector_kafka_dead_lettered_messages",
+    "Messages sent to the dead-letter topic.", ["receiver"], registry=REGISTRY,
+)  # fmt: skip
+clickhouse_insert_seconds = Histogram(
+    "session_collector_clickhouse_insert_duration_seconds",
+    "Time of one INSERT into ClickHouse.", ["exporter"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)  # fmt: skip
