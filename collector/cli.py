@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the collector")
     config_args(run)
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="serve the same ports from N processes (not with embedded chDB)",
+    )
     validate_p = sub.add_parser("validate", help="check a configuration and exit")
     config_args(validate_p)
     sub.add_parser("components", help="list the available components")
@@ -137,6 +144,8 @@ def _run(args: argparse.Namespace) -> int:
     from collector.telemetry import configure_logging
 
     config = load_config(args.config, args.overrides)
+    if args.workers != 1:
+        return _run_workers(args, config)
     configure_logging(config.service.telemetry.logs)
     service = Service(config, builtin_registry())
     try:
@@ -173,6 +182,28 @@ def _sessions(args: argparse.Namespace) -> int:
     else:
         print(table(rows))
     return 0
+
+
+def _run_workers(args: argparse.Namespace, config: Config) -> int:
+    from collector.clickhouse import ClickHouseSettings
+    from collector.workers import supervise
+
+    if not 1 <= args.workers <= 64:
+        print("error: --workers must be from 1 to 64", file=sys.stderr)
+        return 2
+    for cid, cfg in config.components[Kind.EXPORTER].items():
+        if isinstance(cfg, ClickHouseSettings) and cfg.embedded:
+            print(f"error: --workers needs a downstream several processes can share: exporter "
+                  f"{cid} uses the embedded store {cfg.endpoint}, which admits one process. "
+                  "Use Kafka or a ClickHouse server (http://...), or run one process.",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+    argv = ["run"]
+    for path in args.config:
+        argv += ["--config", path]
+    for assignment in args.overrides:
+        argv += ["--set", assignment]
+    return supervise(argv, args.workers)
 
 
 def _components() -> int:

@@ -35,6 +35,7 @@ from collector.disk_queue import DiskQueue, QueueFull
 from collector.errors import PartialRejection, PermanentError, RetryableError
 from collector.records import LogBatch
 from collector.units import Duration
+from collector.workers import worker_index
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -83,12 +84,14 @@ class QueuedSender:
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
         self._stopping = False
-        file_name = f"{component.type}_{component.name or 'default'}.sqlite"
+        worker = worker_index()
+        suffix = f".w{worker}" if worker is not None else ""
+        file_name = f"{component.type}_{component.name or 'default'}{suffix}.sqlite"
         self._path = Path(queue.storage) / file_name if queue.storage else None
         self._sent = metrics.exporter_sent.labels(self.component)
         self._send_failed = metrics.exporter_send_failed.labels(self.component)
         self._enqueue_failed = metrics.exporter_enqueue_failed.labels(self.component)
-        metrics.exporter_queue_size.labels(self.component).set_function(lambda: self.queued_batches)
+        self._queue_size = metrics.exporter_queue_size.labels(self.component)
         metrics.exporter_queue_capacity.labels(self.component).set(
             queue.queue_size if self._path is not None and queue.enabled else 0
         )
@@ -105,6 +108,7 @@ class QueuedSender:
     async def start(self) -> None:
         if self._path is not None and self.queue_settings.enabled:
             self.queue = await self._run(DiskQueue, self._path, self.queue_settings.queue_size)
+            self._queue_size.set(len(self.queue))
             if len(self.queue):
                 log.info(
                     "sending queue holds batches from before",
@@ -191,6 +195,7 @@ class QueuedSender:
         payload = otlp_proto.encode_request(batch)
         try:
             await self._run(self.queue.put, batch.tenant, payload, len(batch.records))
+            self._queue_size.set(len(self.queue))
         except QueueFull as exc:
             self._enqueue_failed.inc(len(batch.records))
             raise RetryableError(str(exc), component=self.component, retry_after=5.0) from None
@@ -224,6 +229,7 @@ class QueuedSender:
                     error=str(exc),
                 )
             await self._run(queue.delete, item)
+            self._queue_size.set(len(queue))
             if not len(queue):
                 log.info("sending queue drained", component=self.component)
 

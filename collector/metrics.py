@@ -38,11 +38,11 @@ exporter_enqueue_failed = Counter(
 )  # fmt: skip
 exporter_queue_size = Gauge(
     "otelcol_exporter_queue_size", "Batches in the sending queue.", ["exporter"],
-    registry=REGISTRY,
+    registry=REGISTRY, multiprocess_mode="livesum",
 )  # fmt: skip
 exporter_queue_capacity = Gauge(
     "otelcol_exporter_queue_capacity", "Capacity of the sending queue, in batches.",
-    ["exporter"], registry=REGISTRY,
+    ["exporter"], registry=REGISTRY, multiprocess_mode="livesum",
 )  # fmt: skip
 batch_send_size = Histogram(
     "otelcol_processor_batch_batch_send_size", "Records per batch sent by the batch processor.",
@@ -87,7 +87,7 @@ redactions = Counter(
 kafka_consumer_lag = Gauge(
     "session_collector_kafka_consumer_lag",
     "Messages of a partition not yet consumed (high watermark minus position).",
-    ["receiver", "topic", "partition"], registry=REGISTRY,
+    ["receiver", "topic", "partition"], registry=REGISTRY, multiprocess_mode="livemax",
 )  # fmt: skip
 kafka_dead_lettered = Counter(
     "session_collector_kafka_dead_lettered_messages",

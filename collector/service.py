@@ -9,6 +9,7 @@ safe twice.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import Any
 
@@ -22,6 +23,7 @@ from collector.config import Config
 from collector.graph import Graph
 from collector.netaddr import format_endpoint, parse_endpoint
 from collector.registry import Registry
+from collector.workers import MULTIPROC_ENV, reuse_port
 
 log = structlog.get_logger(__name__)
 
@@ -69,8 +71,15 @@ class Service:
         if settings.level == "none":
             return
 
+        registry = metrics.REGISTRY
+        if os.environ.get(MULTIPROC_ENV):  # --workers: sum every worker's samples
+            from prometheus_client import CollectorRegistry, multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+
         async def handle(request: web.Request) -> web.Response:
-            body = generate_latest(metrics.REGISTRY)
+            body = generate_latest(registry)
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         app = web.Application()
@@ -79,7 +88,7 @@ class Service:
         await runner.setup()
         host, port = parse_endpoint(settings.address)
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port()).start()
         except OSError as exc:
             await runner.cleanup()
             raise RuntimeError(

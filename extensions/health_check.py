@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.netaddr import format_endpoint, parse_endpoint
 from collector.units import Duration
+from collector.workers import reuse_port
 
 TYPE = "health_check"
 log = structlog.get_logger(__name__)
@@ -68,7 +69,7 @@ class HealthCheck:
         await runner.setup()
         host_, port = parse_endpoint(self.config.endpoint)
         try:
-            await web.TCPSite(runner, host_, port).start()
+            await web.TCPSite(runner, host_, port, reuse_port=reuse_port()).start()
         except OSError as exc:
             await runner.cleanup()
             raise RuntimeError(f"{self.id}: cannot listen on {self.config.endpoint}: "

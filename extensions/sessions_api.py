@@ -38,6 +38,7 @@ from collector.component import (
     Kind,
 )
 from collector.netaddr import format_endpoint, parse_endpoint
+from collector.workers import reuse_port
 
 TYPE = "sessions_api"
 SOCKET_NAME = "sessions_api.sock"
@@ -115,7 +116,7 @@ class SessionsApi:
         try:
             runner = await self._serve(tenant_fixed=True)
             host_, port = parse_endpoint(self.config.endpoint)
-            await web.TCPSite(runner, host_, port).start()
+            await web.TCPSite(runner, host_, port, reuse_port=reuse_port()).start()
             bound = runner.addresses[0]
             self.address = format_endpoint(bound[0], bound[1])
             if settings.embedded and self.config.local_socket:

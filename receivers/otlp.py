@@ -28,6 +28,7 @@ from collector.component import (
 )
 from collector.netaddr import format_endpoint, parse_endpoint
 from collector.units import Duration
+from collector.workers import reuse_port
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
 TYPE = "otlp"
@@ -141,7 +142,9 @@ class OtlpReceiver:
         )
         await runner.setup()
         host_, port = parse_endpoint(self.config.endpoint)
-        site = web.TCPSite(runner, host_, port, ssl_context=self._ssl_context())
+        site = web.TCPSite(
+            runner, host_, port, ssl_context=self._ssl_context(), reuse_port=reuse_port()
+        )
         try:
             await site.start()
         except OSError as exc:

@@ -930,7 +930,46 @@ async def test_request_line_longer_than_8_kib_gets_a_4xx_and_the_server_keeps_se
     await assert_still_serves(collector, client, org_key)
 
 
-# -- product bugs: these fail until the decoder and the gzip reader are fixed ----------------
+HOSTILE_HEADERS: dict[str, tuple[bytes, int]] = {
+    "non-utf8-key": (b"Authorization: Bearer sck_\xff\xfe\xfd\r\n", 401),
+    "8-kib-key": (b"Authorization: Bearer sck_" + b"a" * 8000 + b"\r\n", 401),
+    "bearer-only": (b"Authorization: Bearer \r\n", 401),
+    "two-authorizations": (b"Authorization: Bearer x\r\nAuthorization: Bearer y\r\n", 401),
+    "nul-in-key": (b"Authorization: Bearer sck_\x00\r\n", 400),
+    "non-utf8-content-type": (b"Content-Type: application/json\xff\r\n", 415),
+    "non-utf8-encoding": (b"Content-Encoding: gz\xffip\r\n", 400),
+    "two-encodings": (b"Content-Encoding: gzip, zstd\r\n", 400),
+    "negative-length": (b"Content-Length: -2\r\n", 400),
+    "huge-length": (b"Content-Length: 99999999999999999999999\r\n", 400),
+    "length-and-chunked": (b"Transfer-Encoding: chunked\r\n", 400),
+}
+
+
+@pytest.mark.parametrize(("lines", "status"), HOSTILE_HEADERS.values(), ids=HOSTILE_HEADERS.keys())
+async def test_hostile_header_values_get_a_4xx_and_the_server_keeps_serving(
+    collector: RunningCollector,
+    client: httpx.AsyncClient,
+    org_key: str,
+    lines: bytes,
+    status: int,
+) -> None:
+    """Authorization, Content-Type, Content-Encoding and framing headers holding bytes that
+    are not UTF-8, NULs, duplicates or impossible lengths get the 4xx they deserve (401 from
+    the key check, 415 or 400 from the receiver, 400 from aiohttp's parser), never a 5xx."""
+    head = f"POST {LOGS} HTTP/1.1\r\nHost: collector\r\n".encode() + lines
+    if b"Authorization" not in lines:
+        head += f"Authorization: Bearer {org_key}\r\n".encode()
+    if b"Content-Type" not in lines:
+        head += b"Content-Type: application/json\r\n"
+    if b"Content-Length" not in lines:
+        head += b"Content-Length: 2\r\n"
+    status_line = await raw_request(collector, head + b"\r\n", b"{}")
+    assert status_line.split()[1] == str(status).encode(), status_line
+    assert collector.exporter().batches == []
+    await assert_still_serves(collector, client, org_key)
+
+
+# -- product bugs: these fail until the product is fixed -------------------------------------
 
 
 def long_key_body(key_size: int, elements: int, hostile: bool) -> bytes:
@@ -1006,6 +1045,48 @@ async def test_gzip_body_of_many_members_is_inflated_in_linear_time(
     assert hostile_s < max(10 * benign_s, 1.0), (
         f"100,000 members: {hostile_s:.2f} s, one member: {benign_s:.2f} s"
     )
+
+
+def empty_records_proto(count: int) -> bytes:
+    """An export of ``count`` empty log records: two bytes each on the wire."""
+    empty_record = _tag(_num(ScopeLogs, "log_records")) + _varint(0)
+    resource_logs = _field(_num(ResourceLogs, "scope_logs"), empty_record * count)
+    return _field(_num(ExportLogsServiceRequest, "resource_logs"), resource_logs)
+
+
+async def test_event_loop_keeps_turning_while_a_million_empty_records_are_handled(
+    collector: RunningCollector, client: httpx.AsyncClient, org_key: str
+) -> None:
+    """While a 2 MiB protobuf export of one million empty log records is handled, the
+    collector's event loop never stalls for a second (other clients would still be served).
+
+    PRODUCT BUG (fails today): receivers/otlp_http.py decodes on the event loop
+    (``records = _DECODERS[media](body)``), and a record costs 2 bytes on the wire but a few
+    microseconds and ~300 bytes once decoded. This 2 MiB body stalls every connection for
+    about 5 s here; a 20 MiB one (10.5 million records) for about 90 s and takes 3.6 GiB of
+    RSS, so a few in parallel (max_concurrent_requests is 1024) can also kill the process.
+    """
+    client.timeout = httpx.Timeout(120)  # bounded: about 5 s on 2 slow cores today
+    loop = asyncio.get_running_loop()
+    stalls: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        last = loop.time()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            stalls.append(now - last)
+            last = now
+
+    beating = asyncio.create_task(heartbeat())
+    try:
+        resp = await post(client, collector, org_key, empty_records_proto(1_000_000), PROTO)
+    finally:
+        done.set()
+        await beating
+    assert resp.status_code in ALLOWED, resp.content[:300]
+    assert max(stalls) < 1.0, f"the event loop stalled for {max(stalls):.2f} s"
 
 
 # -- 4. after all of that, a normal export still succeeds ------------------------------------
