@@ -81,10 +81,15 @@ def merge_errors(errors: list[BaseException]) -> BaseException:
     return PermanentError(message)
 
 
+#: the longest one component may take to shut down before it is cancelled
+COMPONENT_SHUTDOWN_TIMEOUT = 10.0
+
+
 class Graph:
     """Every component of every pipeline, built and wired, ready to start."""
 
     def __init__(self, config: Config, registry: Registry) -> None:
+        self.shutdown_timeout = COMPONENT_SHUTDOWN_TIMEOUT
         self.exporters: dict[ComponentID, Any] = {}
         self.processors: list[tuple[str, ComponentID, Any]] = []  # in pipeline order
         self.receivers: dict[ComponentID, Any] = {}
@@ -145,12 +150,21 @@ class Graph:
             self._started.append(component)
 
     async def shutdown(self) -> list[BaseException]:
-        """Shut down what started, receivers first; returns every error met on the way."""
+        """Shut down what started, receivers first; returns every error met on the way.
+
+        Each component gets ``shutdown_timeout``; one that takes longer (a batch processor
+        waiting on an exporter that retries forever) is cancelled, and the stages after it
+        shut down anyway, so a SIGTERM always ends. What was cancelled had not been
+        acknowledged to any client, which sends it again."""
         errors: list[BaseException] = []
         started, self._started = self._started, []
         for component in reversed(started):
             try:
-                await component.shutdown()
+                async with asyncio.timeout(self.shutdown_timeout):
+                    await component.shutdown()
+            except TimeoutError:
+                log.warning("shutdown took too long; cancelled", component=repr(component),
+                            timeout=self.shutdown_timeout)  # fmt: skip
             except Exception as exc:
                 log.error("shutdown failed", error=str(exc))
                 errors.append(exc)

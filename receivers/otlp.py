@@ -58,7 +58,7 @@ class OtlpReceiverConfig(ComponentConfig):
     max_request_body_size: ByteSize = Field(ByteSize(20 * 1024 * 1024), gt=0)
     max_concurrent_requests: int = Field(1024, gt=0)
     read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
-    shutdown_timeout: Duration = timedelta(seconds=30)
+    shutdown_timeout: Duration = timedelta(seconds=10)
     tls: TLSSettings | None = None
 
     @field_validator("endpoint")

@@ -244,3 +244,53 @@ def test_json_log_encoding_writes_one_json_object_per_line(
     lines = (tmp_path / "collector.log").read_bytes().splitlines()
     events = [orjson.loads(line)["event"] for line in lines]
     assert "collector started" in events and "collector stopped" in events
+
+
+def test_sigterm_ends_within_a_bounded_time_when_the_downstream_is_gone(
+    tmp_path: Path, clean_env: dict[str, str], sample_json: bytes
+) -> None:
+    """With Kafka unreachable, no disk queue and retries forever, a request is in flight
+    when SIGTERM comes: the collector still exits 0 in bounded time, and the request was
+    not acknowledged with 200."""
+    key = create_key(tmp_path / "keys.json")["key"]
+    port = free_port()
+    config = tmp_path / "edge.yaml"
+    config.write_text(f"""
+extensions:
+  apikeys: {{keys_file: {tmp_path}/keys.json}}
+receivers:
+  otlp: {{endpoint: "127.0.0.1:{port}", auth: apikeys, shutdown_timeout: 1s}}
+processors:
+  batch: {{timeout: 10ms}}
+exporters:
+  kafka:
+    brokers: ["127.0.0.1:9"]
+    timeout: 500ms
+    retry_on_failure: {{initial_interval: 100ms, max_interval: 200ms, max_elapsed_time: 0s}}
+service:
+  telemetry: {{metrics: {{level: none}}}}
+  extensions: [apikeys]
+  pipelines:
+    logs: {{receivers: [otlp], processors: [batch], exporters: [kafka]}}
+""")
+    proc = spawn([CLI, "run", "--config", str(config)], tmp_path / "log", env=clean_env)
+    try:
+        wait_listening(port, proc, 60)
+        head = (
+            f"POST {LOGS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {key}\r\nContent-Length: {len(sample_json)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=120) as sock:
+            sock.sendall(head + sample_json)
+            time.sleep(1.5)  # the request is now retrying against the missing broker
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=120)
+            elapsed = time.monotonic() - started
+            answer = sock.recv(65536)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0
+    assert elapsed < 90
+    assert not answer.startswith(b"HTTP/1.1 200")
