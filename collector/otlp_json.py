@@ -92,7 +92,7 @@ def _record(lr: Any, resource: Resource, scope: Scope) -> LogRecord:
         _uint(lr, "observedTimeUnixNano", _U64),
         _severity(lr.get("severityNumber")),
         _str(lr, "severityText"),
-        None if body is None else _value(body, "body", 0),
+        None if body is None else _body(body),
         _attrs(lr, "attributes"),
         _uint(lr, "droppedAttributesCount", _U32),
         _uint(lr, "flags", _U32),
@@ -102,6 +102,13 @@ def _record(lr: Any, resource: Resource, scope: Scope) -> LogRecord:
         resource,
         scope,
     )
+
+
+def _body(body: Any) -> AnyValue:
+    try:
+        return _value(body, 0)
+    except DecodeError as exc:
+        raise DecodeError(f"body{exc.message}") from None
 
 
 def _object(value: Any, what: str) -> None:
@@ -137,8 +144,8 @@ def _int(value: Any, key: str, lo: int, hi: int) -> int:
             number = int(value, 10)
         except ValueError:
             raise DecodeError(f"{key}: expected an integer, got {value[:40]!r}") from None
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
+    elif isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        number = int(value)  # larger floats (orjson's reading of huge integers) are inexact
     else:
         raise DecodeError(f"{key}: expected an integer, got {_kind(value)}")
     if not lo <= number <= hi:
@@ -195,49 +202,73 @@ def _kvlist(items: list[Any], what: str, depth: int) -> Attributes:
         if not isinstance(key, str):
             raise DecodeError(f"{what}[{i}].key: expected a string, got {_kind(key)}")
         value = kv.get("value")
-        out[key] = None if value is None else _value(value, f"{what}[{key}]", depth)
+        if value is None:
+            out[key] = None
+            continue
+        try:
+            out[key] = _value(value, depth)
+        except DecodeError as exc:  # the path is built only on the way out of an error
+            raise DecodeError(f"{what}[{_short(key)}]{exc.message}") from None
     return out
 
 
-def _value(v: Any, what: str, depth: int) -> AnyValue:
+def _short(text: str) -> str:
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _value(v: Any, depth: int) -> AnyValue:
+    """Decode one AnyValue; errors carry a path relative to it (``.stringValue: ...``)."""
     if not isinstance(v, dict):
-        raise DecodeError(f"{what}: expected an AnyValue object, got {_kind(v)}")
+        raise DecodeError(f": expected an AnyValue object, got {_kind(v)}")
     if "stringValue" in v:
         s = v["stringValue"]
         if not isinstance(s, str):
-            raise DecodeError(f"{what}.stringValue: expected a string, got {_kind(s)}")
+            raise DecodeError(f".stringValue: expected a string, got {_kind(s)}")
         return s
     if "intValue" in v:
-        return _int(v["intValue"], f"{what}.intValue", _I64_MIN, _I64_MAX)
+        return _int(v["intValue"], ".intValue", _I64_MIN, _I64_MAX)
     if "boolValue" in v:
         b = v["boolValue"]
         if not isinstance(b, bool):
-            raise DecodeError(f"{what}.boolValue: expected a boolean, got {_kind(b)}")
+            raise DecodeError(f".boolValue: expected a boolean, got {_kind(b)}")
         return b
     if "doubleValue" in v:
-        return _double(v["doubleValue"], f"{what}.doubleValue")
+        return _double(v["doubleValue"], ".doubleValue")
     if depth >= MAX_DEPTH:
-        raise DecodeError(f"{what}: AnyValue nested deeper than {MAX_DEPTH} levels")
+        raise DecodeError(f": AnyValue nested deeper than {MAX_DEPTH} levels")
     if "arrayValue" in v:
         arr = v["arrayValue"]
         if not isinstance(arr, dict):
-            raise DecodeError(f"{what}.arrayValue: expected an object, got {_kind(arr)}")
-        values = _list(arr, "values")
-        return [_value(x, f"{what}[{i}]", depth + 1) for i, x in enumerate(values)]
+            raise DecodeError(f".arrayValue: expected an object, got {_kind(arr)}")
+        try:
+            values = _list(arr, "values")
+        except DecodeError as exc:
+            raise DecodeError(f".arrayValue.{exc.message}") from None
+        out: list[AnyValue] = []
+        for i, x in enumerate(values):
+            try:
+                out.append(_value(x, depth + 1))
+            except DecodeError as exc:
+                raise DecodeError(f"[{i}]{exc.message}") from None
+        return out
     if "kvlistValue" in v:
         kvl = v["kvlistValue"]
         if not isinstance(kvl, dict):
-            raise DecodeError(f"{what}.kvlistValue: expected an object, got {_kind(kvl)}")
-        return _kvlist(_list(kvl, "values"), what, depth + 1)
+            raise DecodeError(f".kvlistValue: expected an object, got {_kind(kvl)}")
+        try:
+            items = _list(kvl, "values")
+        except DecodeError as exc:
+            raise DecodeError(f".kvlistValue.{exc.message}") from None
+        return _kvlist(items, "", depth + 1)
     if "bytesValue" in v:
         raw = v["bytesValue"]
         if not isinstance(raw, str):
-            raise DecodeError(f"{what}.bytesValue: expected a base64 string, got {_kind(raw)}")
+            raise DecodeError(f".bytesValue: expected a base64 string, got {_kind(raw)}")
         try:
             padded = raw + "=" * (-len(raw) % 4)
             return base64.b64decode(padded, altchars=_altchars(raw), validate=True)
         except (binascii.Error, ValueError):
-            raise DecodeError(f"{what}.bytesValue: not valid base64") from None
+            raise DecodeError(".bytesValue: not valid base64") from None
     return None
 
 

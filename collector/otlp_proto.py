@@ -86,7 +86,9 @@ def _value(v: PbAnyValue, depth: int) -> AnyValue:
         return [_value(x, depth + 1) for x in v.array_value.values]
     if kind == "kvlist_value":
         return _attributes(v.kvlist_value.values, depth + 1)
-    return v.bytes_value
+    if kind == "bytes_value":
+        return v.bytes_value
+    return None  # a kind this collector does not know (e.g. string_value_strindex)
 
 
 def encode_request(batch: LogBatch) -> bytes:

@@ -139,6 +139,9 @@ class OtlpReceiver:
             access_log=None,
             handle_signals=False,
             shutdown_timeout=self.config.shutdown_timeout.total_seconds(),
+            # after refusing a request (413, 401, 408), drain what the client still sends
+            # for at most this long so it can read the answer, then close
+            lingering_time=2.0,
         )
         await runner.setup()
         host_, port = parse_endpoint(self.config.endpoint)

@@ -183,7 +183,10 @@ class LogsHandler:
                 body = await asyncio.to_thread(decompress, raw, encoding, limit)
             else:
                 body = decompress(raw, encoding, limit)
-            records = _DECODERS[media](body)
+            if len(body) > _OFFLOAD_BYTES:  # keep the event loop serving while it decodes
+                records = await asyncio.to_thread(_DECODERS[media], body)
+            else:
+                records = _DECODERS[media](body)
         except BodyTooLarge:
             return _too_large(limit, reply)
         except DecodeError as exc:
@@ -257,21 +260,32 @@ def decompress(data: bytes, encoding: str, limit: int) -> bytes:
 
 
 def _inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:
+    """Inflate ``data`` (gzip may hold several members). Input goes to zlib in slices that
+    start small and double within a member, so the unused tail zlib copies when a member ends
+    is never longer than about that member: linear in the body, however many members."""
+    view = memoryview(data)
     parts: list[bytes] = []
-    size = 0
-    while data:
+    size = pos = 0
+    while pos < len(view):
         d = zlib.decompressobj(wbits)
-        try:
-            part = d.decompress(data, limit + 1 - size)
-        except zlib.error as exc:
-            raise DecodeError(f"invalid {name} body: {exc}") from None
-        size += len(part)
-        if size > limit or d.unconsumed_tail:
-            raise BodyTooLarge
-        if not d.eof:
-            raise DecodeError(f"invalid {name} body: truncated")
-        parts.append(part)
-        data = d.unused_data if wbits > 16 else b""  # gzip allows several members
+        step = 256
+        while not d.eof:
+            if pos >= len(view):
+                raise DecodeError(f"invalid {name} body: truncated")
+            chunk = view[pos : pos + step]
+            pos += len(chunk)
+            step = min(step * 2, 1 << 20)
+            try:
+                part = d.decompress(chunk, limit + 1 - size)
+            except zlib.error as exc:
+                raise DecodeError(f"invalid {name} body: {exc}") from None
+            size += len(part)
+            if size > limit or d.unconsumed_tail:
+                raise BodyTooLarge
+            parts.append(part)
+        pos -= len(d.unused_data)
+        if wbits < 16:  # zlib or raw deflate: one stream, anything after it is ignored
+            break
     return b"".join(parts)
 
 
