@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from collector.component import ComponentConfig, ComponentID, ComponentIDField, Kind
 from collector.confmap import ConfMap
 from collector.errors import ConfigError
-from collector.netaddr import parse_endpoint
+from collector.netaddr import Endpoint
 from collector.registry import Registry
 
 _SECTIONS = {kind.value for kind in Kind} | {"service"}
@@ -31,13 +31,7 @@ class LogsTelemetry(_Model):
 class MetricsTelemetry(_Model):
     #: ``none`` serves no metrics
     level: Literal["none", "basic", "normal", "detailed"] = "normal"
-    address: str = "127.0.0.1:8888"
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, value: str) -> str:
-        parse_endpoint(value)
-        return value
+    address: Endpoint = "127.0.0.1:8888"
 
 
 class Telemetry(_Model):

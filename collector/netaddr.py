@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator
+
 
 def parse_endpoint(text: str) -> tuple[str, int]:
     """Split ``host:port`` (``[v6]:port``; an empty host means every interface)."""
@@ -26,3 +30,12 @@ def parse_endpoint(text: str) -> tuple[str, int]:
 
 def format_endpoint(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _checked(value: str) -> str:
+    parse_endpoint(value)
+    return value
+
+
+#: A config field holding ``host:port``, checked when the config is validated.
+Endpoint = Annotated[str, AfterValidator(_checked)]

@@ -21,9 +21,9 @@ from collector import metrics
 from collector.component import Component, ComponentID, Kind
 from collector.config import Config
 from collector.graph import Graph
-from collector.netaddr import format_endpoint, parse_endpoint
+from collector.http_server import serve
 from collector.registry import Registry
-from collector.workers import MULTIPROC_ENV, reuse_port
+from collector.workers import MULTIPROC_ENV
 
 log = structlog.get_logger(__name__)
 
@@ -84,20 +84,10 @@ class Service:
 
         app = web.Application()
         app.router.add_get("/metrics", handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
-        await runner.setup()
-        host, port = parse_endpoint(settings.address)
-        try:
-            await web.TCPSite(runner, host, port, reuse_port=reuse_port()).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise RuntimeError(
-                f"cannot serve metrics on {settings.address}: {exc.strerror or exc} "
-                "(service.telemetry.metrics.address)"
-            ) from None
-        self._metrics_runner = runner
-        bound = runner.addresses[0]
-        self.metrics_address = format_endpoint(bound[0], bound[1])
+        self._metrics_runner, self.metrics_address = await serve(
+            app, settings.address, owner="service.telemetry.metrics.address",
+            shutdown_timeout=2,
+        )  # fmt: skip
         log.info("serving metrics", address=self.metrics_address)
 
     async def start(self) -> None:

@@ -15,24 +15,18 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
-from collector.netaddr import format_endpoint, parse_endpoint
+from collector.http_server import serve
+from collector.netaddr import Endpoint
 from collector.units import Duration
-from collector.workers import reuse_port
 
 TYPE = "health_check"
 log = structlog.get_logger(__name__)
 
 
 class HealthCheckConfig(ComponentConfig):
-    endpoint: str = "127.0.0.1:13133"
+    endpoint: Endpoint = "127.0.0.1:13133"
     path: str = "/"
     exporter_failure_threshold: Duration = Field(timedelta(seconds=5), ge=timedelta(0))
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parse_endpoint(value)
-        return value
 
     @field_validator("path")
     @classmethod
@@ -65,18 +59,9 @@ class HealthCheck:
         self._host = host
         app = web.Application()
         app.router.add_get(self.config.path, self._handle)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2)
-        await runner.setup()
-        host_, port = parse_endpoint(self.config.endpoint)
-        try:
-            await web.TCPSite(runner, host_, port, reuse_port=reuse_port()).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise RuntimeError(f"{self.id}: cannot listen on {self.config.endpoint}: "
-                               f"{exc.strerror or exc}") from None  # fmt: skip
-        self._runner = runner
-        bound = runner.addresses[0]
-        self.address = format_endpoint(bound[0], bound[1])
+        self._runner, self.address = await serve(
+            app, self.config.endpoint, owner=str(self.id), shutdown_timeout=2
+        )
 
     async def shutdown(self) -> None:
         runner, self._runner = self._runner, None

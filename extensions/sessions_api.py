@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 import structlog
 from aiohttp import web
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from collector.auth import Authenticator, AuthError
 from collector.clickhouse import ClickHouseSettings, Store, queries
@@ -37,8 +37,8 @@ from collector.component import (
     Host,
     Kind,
 )
-from collector.netaddr import format_endpoint, parse_endpoint
-from collector.workers import reuse_port
+from collector.http_server import serve
+from collector.netaddr import Endpoint
 
 TYPE = "sessions_api"
 SOCKET_NAME = "sessions_api.sock"
@@ -47,17 +47,11 @@ _TENANT_KEY = web.AppKey("tenant_fixed", bool)
 
 
 class SessionsApiConfig(ComponentConfig):
-    endpoint: str = "127.0.0.1:4320"
+    endpoint: Endpoint = "127.0.0.1:4320"
     auth: ComponentIDField | None = None
     required_role: str = Field("sessions_read", min_length=1)
     storage: ComponentIDField = ComponentID("clickhouse")
     local_socket: bool = True
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parse_endpoint(value)
-        return value
 
     def extension_refs(self) -> dict[str, ComponentID]:
         return {"auth": self.auth} if self.auth else {}
@@ -114,22 +108,29 @@ class SessionsApi:
                 await store.call(migrate, store, getattr(settings, "ttl", None) or None)
         self.store = store
         try:
-            runner = await self._serve(tenant_fixed=True)
-            host_, port = parse_endpoint(self.config.endpoint)
-            await web.TCPSite(runner, host_, port, reuse_port=reuse_port()).start()
-            bound = runner.addresses[0]
-            self.address = format_endpoint(bound[0], bound[1])
+            runner, self.address = await serve(
+                self._app(tenant_fixed=True), self.config.endpoint, owner=str(self.id),
+                shutdown_timeout=5,
+            )  # fmt: skip
+            self._runners.append(runner)
             if settings.embedded and self.config.local_socket:
                 path = socket_path(settings)
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-                local = await self._serve(tenant_fixed=False)
+                local = web.AppRunner(self._app(tenant_fixed=False), access_log=None,
+                                      handle_signals=False, shutdown_timeout=5)  # fmt: skip
+                await local.setup()
+                self._runners.append(local)
                 await web.UnixSite(local, str(path)).start()
                 os.chmod(path, 0o600)
                 self.socket = path
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             await self.shutdown()
-            raise RuntimeError(f"{self.id}: cannot listen: {exc.strerror or exc}") from None
+            raise RuntimeError(
+                str(exc)
+                if isinstance(exc, RuntimeError)
+                else f"{self.id}: cannot listen: {exc.strerror or exc}"
+            ) from None
         log.info(
             "serving sessions",
             component=str(self.id),
@@ -137,16 +138,13 @@ class SessionsApi:
             socket=str(self.socket) if self.socket else None,
         )
 
-    async def _serve(self, *, tenant_fixed: bool) -> web.AppRunner:
+    def _app(self, *, tenant_fixed: bool) -> web.Application:
         app = web.Application(middlewares=[self._errors])
         app[_TENANT_KEY] = tenant_fixed
         app.router.add_get("/api/v1/sessions", self._list_sessions)
         app.router.add_get("/api/v1/sessions/{id}", self._get_session)
         app.router.add_get("/api/v1/sessions/{id}/prompts", self._list_prompts)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5)
-        await runner.setup()
-        self._runners.append(runner)
-        return runner
+        return app
 
     async def shutdown(self) -> None:
         runners, self._runners = self._runners, []

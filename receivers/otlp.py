@@ -26,9 +26,9 @@ from collector.component import (
     Host,
     Kind,
 )
-from collector.netaddr import format_endpoint, parse_endpoint
+from collector.http_server import serve
+from collector.netaddr import Endpoint
 from collector.units import Duration
-from collector.workers import reuse_port
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
 TYPE = "otlp"
@@ -48,7 +48,7 @@ class TLSSettings(ComponentConfig):
 
 
 class OtlpReceiverConfig(ComponentConfig):
-    endpoint: str = "127.0.0.1:4318"
+    endpoint: Endpoint = "127.0.0.1:4318"
     auth: ComponentIDField | None = None
     required_role: str = Field("mcp_watch_scan", min_length=1)
     tenant: str = Field("default", min_length=1)
@@ -60,12 +60,6 @@ class OtlpReceiverConfig(ComponentConfig):
     read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
     shutdown_timeout: Duration = timedelta(seconds=10)
     tls: TLSSettings | None = None
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        parse_endpoint(value)
-        return value
 
     @field_validator("logs_paths")
     @classmethod
@@ -133,31 +127,18 @@ class OtlpReceiver:
         app = web.Application(middlewares=[status_middleware(str(self.id))])
         for path in self.config.logs_paths:
             app.router.add_route("POST", path, handler.handle)
-        runner = web.AppRunner(
+        runner, self.address = await serve(
             app,
+            self.config.endpoint,
+            owner=str(self.id),
+            ssl_context=self._ssl_context(),
             auto_decompress=False,
-            access_log=None,
-            handle_signals=False,
             shutdown_timeout=self.config.shutdown_timeout.total_seconds(),
             # after refusing a request (413, 401, 408), drain what the client still sends
             # for at most this long so it can read the answer, then close
             lingering_time=2.0,
         )
-        await runner.setup()
-        host_, port = parse_endpoint(self.config.endpoint)
-        site = web.TCPSite(
-            runner, host_, port, ssl_context=self._ssl_context(), reuse_port=reuse_port()
-        )
-        try:
-            await site.start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise RuntimeError(
-                f"{self.id}: cannot listen on {self.config.endpoint}: {exc.strerror or exc}"
-            ) from None
         self._runner, self._handler = runner, handler
-        bound = runner.addresses[0]
-        self.address = format_endpoint(bound[0], bound[1])
         log.info(
             "listening",
             component=str(self.id),
