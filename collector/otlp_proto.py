@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.message import DecodeError as _ProtoDecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -32,8 +34,9 @@ def records_from_message(request: ExportLogsServiceRequest) -> list[LogRecord]:
     for rl in request.resource_logs:
         pb_res = rl.resource
         resource = Resource(
-            _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url
-        )
+            _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url,
+            pb_res,
+        )  # fmt: skip
         for sl in rl.scope_logs:
             pb_scope = sl.scope
             scope = Scope(
@@ -42,6 +45,7 @@ def records_from_message(request: ExportLogsServiceRequest) -> list[LogRecord]:
                 _attributes(pb_scope.attributes),
                 pb_scope.dropped_attributes_count,
                 sl.schema_url,
+                pb_scope,
             )
             for lr in sl.log_records:
                 append(
@@ -59,6 +63,8 @@ def records_from_message(request: ExportLogsServiceRequest) -> list[LogRecord]:
                         lr.event_name,
                         resource,
                         scope,
+                        None,
+                        lr,
                     )
                 )
     return records
@@ -100,31 +106,48 @@ def message_from_batch(batch: LogBatch) -> ExportLogsServiceRequest:
     request = ExportLogsServiceRequest()
     for resource, scopes in batch.grouped():
         rl = request.resource_logs.add()
-        _fill_attributes(rl.resource.attributes, resource.attributes)
-        rl.resource.dropped_attributes_count = resource.dropped_attributes_count
+        if resource.source is not None:
+            rl.resource.CopyFrom(resource.source)
+        else:
+            _fill_attributes(rl.resource.attributes, resource.attributes)
+            rl.resource.dropped_attributes_count = resource.dropped_attributes_count
         rl.schema_url = resource.schema_url
         for scope, records in scopes:
             sl = rl.scope_logs.add()
-            sl.scope.name = scope.name
-            sl.scope.version = scope.version
-            _fill_attributes(sl.scope.attributes, scope.attributes)
-            sl.scope.dropped_attributes_count = scope.dropped_attributes_count
+            if scope.source is not None:
+                sl.scope.CopyFrom(scope.source)
+            else:
+                sl.scope.name = scope.name
+                sl.scope.version = scope.version
+                _fill_attributes(sl.scope.attributes, scope.attributes)
+                sl.scope.dropped_attributes_count = scope.dropped_attributes_count
             sl.schema_url = scope.schema_url
+            out = sl.log_records
+            unchanged = [r.source for r in records if r.source is not None]
+            if len(unchanged) == len(records):
+                out.extend(unchanged)  # one copy in C for the whole run
+                continue
             for r in records:
-                lr = sl.log_records.add()
-                lr.time_unix_nano = r.time_unix_nano
-                lr.observed_time_unix_nano = r.observed_time_unix_nano
-                lr.severity_number = r.severity_number
-                lr.severity_text = r.severity_text
-                if r.body is not None:
-                    _fill_value(lr.body, r.body)
-                _fill_attributes(lr.attributes, r.attributes)
-                lr.dropped_attributes_count = r.dropped_attributes_count
-                lr.flags = r.flags
-                lr.trace_id = r.trace_id
-                lr.span_id = r.span_id
-                lr.event_name = r.event_name
+                if r.source is not None:
+                    out.append(r.source)
+                else:
+                    _fill_record(out.add(), r)
     return request
+
+
+def _fill_record(lr: Any, r: LogRecord) -> None:
+    lr.time_unix_nano = r.time_unix_nano
+    lr.observed_time_unix_nano = r.observed_time_unix_nano
+    lr.severity_number = r.severity_number
+    lr.severity_text = r.severity_text
+    if r.body is not None:
+        _fill_value(lr.body, r.body)
+    _fill_attributes(lr.attributes, r.attributes)
+    lr.dropped_attributes_count = r.dropped_attributes_count
+    lr.flags = r.flags
+    lr.trace_id = r.trace_id
+    lr.span_id = r.span_id
+    lr.event_name = r.event_name
 
 
 def _fill_attributes(target: object, attributes: Attributes) -> None:

@@ -17,6 +17,8 @@ kvlistValue     ``dict`` of str -> value
 
 Resource and scope objects are shared by every record that came under them, so a batch
 keeps its original grouping and encoders can rebuild ``resourceLogs``/``scopeLogs``.
+Records decoded from protobuf keep their protobuf message (``source``) so that re-encoding
+an unchanged record is a copy in C, not Python work per field.
 A :class:`LogBatch` belongs to one tenant, which comes from the API key that sent it and
 never from the payload.
 """
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from collector.agent_events import AgentEvent
@@ -41,6 +43,8 @@ class Resource:
     attributes: Attributes = field(default_factory=dict)
     dropped_attributes_count: int = 0
     schema_url: str = ""
+    #: the protobuf ``Resource`` it was decoded from (see ``LogRecord.source``)
+    source: Any = None
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +54,8 @@ class Scope:
     attributes: Attributes = field(default_factory=dict)
     dropped_attributes_count: int = 0
     schema_url: str = ""
+    #: the protobuf ``InstrumentationScope`` it was decoded from
+    source: Any = None
 
 
 EMPTY_RESOURCE = Resource()
@@ -75,6 +81,10 @@ class LogRecord:
     scope: Scope = EMPTY_SCOPE
     #: fields derived by the ``cowork`` processor; not part of OTLP, never encoded
     derived: AgentEvent | None = None
+    #: the protobuf ``LogRecord`` this record was decoded from, which the protobuf encoder
+    #: copies whole instead of rebuilding field by field. Whoever changes a record's OTLP
+    #: fields (attributes, body, ...) must set it to ``None``.
+    source: Any = None
 
 
 @dataclass(slots=True, eq=False)

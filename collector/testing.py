@@ -93,6 +93,7 @@ class TaggingProcessor:
     async def consume(self, batch: LogBatch) -> None:
         for record in batch.records:
             record.attributes[self.config.key] = self.config.value
+            record.source = None
         await self.next_consumer.consume(batch)
 
 

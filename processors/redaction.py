@@ -280,6 +280,7 @@ class RedactionProcessor:
                 # Fields derived earlier (e.g. by cowork) may hold what was just masked:
                 # drop them, and whoever needs them derives them again from masked values.
                 record.derived = None
+                record.source = None  # its protobuf no longer matches: re-encode it
         if total:
             self._redactions.inc(total)
         self.masked_total += total

@@ -137,3 +137,43 @@ async def test_an_edge_without_storage_answers_503_at_once_while_kafka_is_away(
     resp = await client.post(edge.url + "/v1/logs", content=sample_json, headers=headers)
     assert resp.status_code == 503
     assert time.monotonic() - started < 0.5
+
+
+async def test_secrets_masked_at_the_edge_never_reach_kafka_from_a_protobuf_export(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    kafka_bootstrap: str,
+    topic: str,
+    client: httpx.AsyncClient,
+    sample_json: bytes,
+) -> None:
+    """A record the redaction processor changed is re-encoded from its masked values, not
+    copied from the protobuf it arrived as; unchanged records keep their bytes."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+    )
+
+    from tests.conftest import read_topic
+
+    secret = "sk-ant-api03-" + "Q" * 40
+    request = json_format.Parse(sample_json, ExportLogsServiceRequest())
+    prompt_record = request.resource_logs[0].scope_logs[0].log_records[0]
+    for kv in prompt_record.attributes:
+        if kv.key == "prompt":
+            kv.value.string_value = f"use {secret} please"
+    edge = await start_collector(edge_config(keys_file, [kafka_bootstrap], topic, None))
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {org_key}"}
+    resp = await client.post(edge.url + "/v1/logs", content=request.SerializeToString(),
+                             headers=headers)  # fmt: skip
+    assert resp.status_code == 200
+    (message,) = await read_topic(kafka_bootstrap, topic, 1)
+    assert secret.encode() not in message.value
+    sent = ExportLogsServiceRequest.FromString(message.value)
+    records = sent.resource_logs[0].scope_logs[0].log_records
+    prompt = {kv.key: kv.value.string_value for kv in records[0].attributes}["prompt"]
+    assert prompt == "use [REDACTED:anthropic_api_key] please"
+    original = request.resource_logs[0].scope_logs[0].log_records
+    assert records[1].SerializeToString() == original[1].SerializeToString()
+    assert len(records) == 6
