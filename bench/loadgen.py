@@ -370,11 +370,14 @@ class WorkerSettings:
     secret_rate: float
     timeout: float
     stagger: float  # fraction of one interval to offset this process's schedule
+    seed: int  # the same seed gives the same bodies
 
 
 @dataclass
 class WorkerResult:
     latencies_ms: list[float] = field(default_factory=list)
+    #: (second of the window, latency ms) of each accepted request, for the timeline
+    timeline: list[tuple[int, float]] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     accepted_records: int = 0
     requests: int = 0  # completed inside the measured window
@@ -423,7 +426,9 @@ async def _run_worker(s: WorkerSettings, bodies: list[bytes], start: float) -> W
             out.body_bytes += len(body)
             if status == "200":
                 out.accepted_records += s.batch
-                out.latencies_ms.append((done - scheduled) * 1000.0)
+                latency = (done - scheduled) * 1000.0
+                out.latencies_ms.append(latency)
+                out.timeline.append((int(done - window_start), latency))
 
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
@@ -465,7 +470,7 @@ def _worker(
 ) -> None:
     t0 = time.monotonic()
     bodies = body_pool(
-        seed=index * 7919 + os.getpid(),
+        seed=s.seed * 1000 + index,
         size=s.pool,
         batch=s.batch,
         encoding=s.encoding,
@@ -513,6 +518,7 @@ def run_load(
     sessions_per_batch: int = 1,
     secret_rate: float = 0.01,
     timeout: float = 30.0,
+    seed: int = 1,
 ) -> dict[str, Any]:
     """Run the load and return the summary (what the command line prints as JSON)."""
     ctx = mp.get_context("fork")
@@ -538,6 +544,7 @@ def run_load(
             secret_rate=secret_rate,
             timeout=timeout,
             stagger=i / procs,
+            seed=seed,
         )
         p = ctx.Process(target=_worker, args=(i, settings, ready, go, start_at, results))
         p.start()
@@ -559,6 +566,7 @@ def run_load(
         if part is None:
             continue
         merged.latencies_ms.extend(part.latencies_ms)
+        merged.timeline.extend(part.timeline)
         merged.statuses.update(part.statuses)
         merged.accepted_records += part.accepted_records
         merged.requests += part.requests
@@ -600,9 +608,22 @@ def run_load(
             "p99": _round(percentile(lat, 99)),
             "max": _round(max(lat) if lat else None),
         },
+        "timeline": timeline(merged.timeline, batch),
         "generator_cpu_s_per_s": round(merged.cpu_s / (duration + warmup), 3),
         "pool_build_s": round(merged.build_s, 2),
     }
+
+
+def timeline(points: list[tuple[int, float]], batch: int) -> list[list[float]]:
+    """Per second of the window: [second, accepted records, p50 ms, max ms]: shows whether
+    a tail comes from a few stalls or from steady queueing."""
+    by_second: dict[int, list[float]] = {}
+    for second, latency in points:
+        by_second.setdefault(second, []).append(latency)
+    return [
+        [sec, len(lat) * batch, round(percentile(lat, 50) or 0.0, 1), round(max(lat), 1)]
+        for sec, lat in sorted(by_second.items())
+    ]
 
 
 def _round(v: float | None) -> float | None:
@@ -629,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
         "--secret-rate", type=float, default=0.01, help="share of tool params with a key"
     )
     p.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
+    p.add_argument("--seed", type=int, default=1, help="the same seed sends the same bodies")
     a = p.parse_args(argv)
     key = a.key or os.environ.get("SESSION_COLLECTOR_KEY", "")
     if not key:
@@ -650,6 +672,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions_per_batch=a.sessions_per_batch,
         secret_rate=a.secret_rate,
         timeout=a.timeout,
+        seed=a.seed,
     )
     sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     return 0

@@ -107,12 +107,14 @@ def free_port() -> int:
 class Collector:
     """A ``session-collector run`` subprocess, with /proc measurements."""
 
-    def __init__(self, config: Path, workdir: Path) -> None:
+    def __init__(self, config: Path, workdir: Path, workers: int = 1) -> None:
         self.config = config
+        self.workers = workers
         self.log_path = workdir / "collector.log"
         self._log = self.log_path.open("wb")
+        extra = ["--workers", str(workers)] if workers > 1 else []
         self.proc = subprocess.Popen(
-            [*COLLECTOR, "run", "--config", str(config)],
+            [*COLLECTOR, "run", "--config", str(config), *extra],
             cwd=workdir,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -124,23 +126,43 @@ class Collector:
     def pid(self) -> int:
         return self.proc.pid
 
-    def cpu_seconds(self) -> float:
-        """user + sys of every thread so far."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    def pids(self) -> list[int]:
+        """The collector and its descendants (``--workers``: the supervisor and workers)."""
+        out, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            with contextlib.suppress(OSError):
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    todo += [int(c) for c in (task / "children").read_text().split()]
+        return out
 
-    def status_kib(self, key: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
+    def cpu_seconds(self) -> float:
+        """user + sys of every thread of every process of the collector so far."""
+        total = 0.0
+        for pid in self.pids():
+            with contextlib.suppress(OSError, IndexError):
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return total
+
+    def status_kib(self, key: str) -> list[int]:
+        """``key`` (``VmHWM``, ``VmRSS``) of each process of the collector, in KiB."""
+        values = []
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith(key + ":"):
+                        values.append(int(line.split()[1]))
+        return values
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def log_has(self, event: str) -> bool:
-        return f'"event":"{event}"' in self.log_path.read_text(errors="replace")
+    def log_has(self, event: str, times: int = 1) -> bool:
+        text = self.log_path.read_text(errors="replace")
+        return text.count(f'"event":"{event}"') >= times
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -151,7 +173,8 @@ class Collector:
         while time.monotonic() < deadline:
             self.check_alive()
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                return time.monotonic() - self.started
+                if self.log_has("listening", self.workers):  # every worker
+                    return time.monotonic() - self.started
             time.sleep(0.05)
         raise RuntimeError(f"collector not listening on {port} after {timeout}s")
 
@@ -206,6 +229,8 @@ class Settings:
     profile_dir: Path
     quiet_wait: float
     quiet_cores: float
+    fractions: list[float]
+    workers: int
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
@@ -297,15 +322,26 @@ def http_phases(
         spy.wait(60)
         phases[-1]["profile"] = str(prof_path)
     print(f"  {name} max: {load['records_per_s']:.0f} records/s", file=sys.stderr)
-    rate = max(100.0, load["records_per_s"] / 2)
-    collector.check_alive()
-    half = run_loadgen(s, url, key, rate, collector)
-    phases.append({"phase": "half", **half, "other_work_cores": other_work(half)})
-    print(
-        f"  {name} half ({rate:.0f}/s): p99 {half['latency_ms']['p99']} ms",
-        file=sys.stderr,
-    )
+    for fraction in s.fractions:
+        rate = max(100.0, load["records_per_s"] * fraction)
+        collector.check_alive()
+        fixed = run_loadgen(s, url, key, rate, collector)
+        label = "half" if fraction == 0.5 else f"x{fraction:g}"
+        phases.append({"phase": label, **fixed, "other_work_cores": other_work(fixed)})
+        print(
+            f"  {name} {label} ({rate:.0f}/s): p99 {fixed['latency_ms']['p99']} ms",
+            file=sys.stderr,
+        )
     return phases
+
+
+def rss_fields(peaks_kib: list[int]) -> dict[str, Any]:
+    """Peak RSS of the largest collector process, and the sum over its processes."""
+    return {
+        "peak_rss_mib": round(max(peaks_kib, default=0) / 1024, 1),
+        "peak_rss_mib_all_processes": round(sum(peaks_kib) / 1024, 1),
+        "processes": len(peaks_kib),
+    }
 
 
 def other_work(phase: dict[str, Any]) -> float:
@@ -356,7 +392,7 @@ def scenario_a(s: Settings) -> dict[str, Any]:
             },
         )
         background = wait_quiet(s)
-        collector = Collector(config, wd)
+        collector = Collector(config, wd, s.workers)
         try:
             startup = collector.wait_listening(port)
             phases = http_phases(s, "a", collector, f"http://127.0.0.1:{port}/v1/logs", key)
@@ -368,10 +404,11 @@ def scenario_a(s: Settings) -> dict[str, Any]:
         return {
             "scenario": "a",
             "pipeline": "otlp -> file (fsync false)",
+            "workers": s.workers,
             "background_busy_cores": background,
             "startup_s": round(startup, 2),
             "phases": phases,
-            "peak_rss_mib": round(rss_peak / 1024, 1),
+            **rss_fields(rss_peak),
             "exit_code": code,
             "stop_s": stop_s,
             "check": {
@@ -486,7 +523,7 @@ def scenario_b(s: Settings) -> dict[str, Any]:
                 },
             )
             background = wait_quiet(s)
-            collector = Collector(config, wd)
+            collector = Collector(config, wd, s.workers)
             try:
                 startup = collector.wait_listening(port)
                 phases = http_phases(s, "b", collector, f"http://127.0.0.1:{port}/v1/logs", key)
@@ -499,12 +536,13 @@ def scenario_b(s: Settings) -> dict[str, Any]:
             return {
                 "scenario": "b",
                 "pipeline": "otlp -> cowork -> redaction -> kafka (zstd, acks all)",
+                "workers": s.workers,
                 "topic": topic,
                 "partitions": s.partitions,
                 "background_busy_cores": background,
                 "startup_s": round(startup, 2),
                 "phases": phases,
-                "peak_rss_mib": round(rss_peak / 1024, 1),
+                **rss_fields(rss_peak),
                 "exit_code": code,
                 "stop_s": stop_s,
                 "check": {
@@ -729,7 +767,7 @@ def scenario_c(s: Settings) -> dict[str, Any]:
                 "background_busy_cores": background,
                 "records_per_s": round(rate, 1),
                 **drain,
-                "peak_rss_mib": round(rss_peak / 1024, 1),
+                **rss_fields(rss_peak),
                 "exit_code": code,
                 "stop_s": stop_s,
                 "check": {
@@ -747,6 +785,13 @@ def scenario_c(s: Settings) -> dict[str, Any]:
 
 def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
+
+
+def _rss(r: dict[str, Any]) -> str:
+    text = f"{r['peak_rss_mib']:.0f}"
+    if r.get("processes", 1) > 1:
+        text += f" each ({r['peak_rss_mib_all_processes']:.0f} in {r['processes']} processes)"
+    return text
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
@@ -769,18 +814,20 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 errors = ", ".join(f"{k}: {v}" for k, v in p["errors"].items()) or "0"
                 if p["skipped_by_generator"]:
                     errors += f" (+{p['skipped_by_generator']} not sent)"
+                workers = f" ({r['workers']} workers)" if r.get("workers", 1) > 1 else ""
+                name = f"{r['scenario']}: {r['pipeline']}{workers}"
                 rows.append(
-                    f"| {r['scenario']}: {r['pipeline']} | {label} | {p['records_per_s']:.0f} "
+                    f"| {name} | {label} | {p['records_per_s']:.0f} "
                     f"| {_ms(p['latency_ms']['p50'])} | {_ms(p['latency_ms']['p99'])} "
                     f"| {errors} | {p['collector_cpu_per_s']:.2f} | {p['other_work_cores']:.2f} "
-                    f"| {r['peak_rss_mib']:.0f} |"
+                    f"| {_rss(r)} |"
                 )
         else:
             rows.append(
                 f"| c: {r['pipeline']} | {r['records']} records to lag 0 "
                 f"in {r['consume_s']:.1f}s | {r['records_per_s']:.0f} | - | - "
                 f"| {'0' if r['drained'] else 'NOT DRAINED'} | {r['collector_cpu_per_s']:.2f} "
-                f"| {r['other_work_cores']:.2f} | {r['peak_rss_mib']:.0f} |"
+                f"| {r['other_work_cores']:.2f} | {_rss(r)} |"
             )
     return head + "\n".join(rows) + "\n"
 
@@ -790,25 +837,29 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
     for r in results:
         if r.get("scenario") == "b" and "phases" in r:
             peak = r["phases"][0]["records_per_s"]
-            half = r["phases"][1]
-            p99 = half["latency_ms"]["p99"]
             out.append(
                 f"otlp -> cowork -> kafka >= 50,000 records/s: {peak:.0f} -> "
                 f"{'MET' if peak >= 50_000 else 'NOT MET'}"
             )
-            clean = not half["errors"] and not half["skipped_by_generator"]
-            met = p99 is not None and p99 < 50 and clean and peak >= 50_000
-            out.append(
-                f"p99 < 50 ms at half of 50,000 (measured at {half['target_records_per_s']:.0f}"
-                f"/s, half of the measured max): p99 {_ms(p99)} ms -> "
-                + ("MET" if met else "NOT MET" if peak >= 50_000 else
-                   f"{'under' if p99 is not None and p99 < 50 else 'over'} 50 ms at half of "
-                   "the (lower) max; not shown at 25,000/s")
-            )  # fmt: skip
+            for half in (p for p in r["phases"] if p["phase"] == "half"):
+                p99 = half["latency_ms"]["p99"]
+                clean = not half["errors"] and not half["skipped_by_generator"]
+                under = p99 is not None and p99 < 50 and clean
+                if peak >= 50_000:
+                    verdict = "MET" if under else "NOT MET"
+                else:
+                    verdict = (
+                        f"{'under' if under else 'over'} 50 ms at half of the measured max; "
+                        "25,000/s itself is out of reach, so NOT MET"
+                    )
+                out.append(
+                    f"p99 < 50 ms at half rate (measured at {half['target_records_per_s']:.0f}"
+                    f"/s): p99 {_ms(p99)} ms -> {verdict}"
+                )
         if r.get("scenario") in ("a", "b") and "peak_rss_mib" in r:
             rss = r["peak_rss_mib"]
             out.append(
-                f"RSS < 300 MiB ({r['scenario']}, no chDB): {rss:.0f} MiB -> "
+                f"RSS < 300 MiB ({r['scenario']}, no chDB, largest process): {rss:.0f} MiB -> "
                 f"{'MET' if rss < 300 else 'NOT MET'}"
             )
     return out
@@ -852,8 +903,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="py-spy the collector (max rate / c)")
     p.add_argument("--profile-dir", type=Path, default=Path(tempfile.gettempdir()) / "bench-prof")
     p.add_argument("--json-out", type=Path, help="also write the JSON here")
+    p.add_argument("--workers", type=int, default=1, help="run --workers N for a and b")
     p.add_argument(
-        "--quiet-wait", type=float, default=30.0, help="wait this long at most for other work"
+        "--fraction",
+        type=float,
+        action="append",
+        help="fixed-rate phases after the max, as fractions of the max (default: 0.5)",
+    )
+    p.add_argument(
+        "--quiet-wait", type=float, help="wait at most this long for other work (30; quick 10)"
     )
     p.add_argument(
         "--quiet-cores", type=float, default=0.5, help="'quiet': other work under this many cores"
@@ -873,8 +931,10 @@ def main(argv: list[str] | None = None) -> int:
         keep=a.keep,
         profile=a.profile,
         profile_dir=a.profile_dir,
-        quiet_wait=a.quiet_wait,
+        quiet_wait=a.quiet_wait if a.quiet_wait is not None else (10.0 if a.quick else 30.0),
         quiet_cores=a.quiet_cores,
+        fractions=a.fraction or [0.5],
+        workers=a.workers,
     )
     env = environment()
     results: list[dict[str, Any]] = []

@@ -9,6 +9,7 @@ safe twice.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 from typing import Any
@@ -130,6 +131,11 @@ class Service:
         loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
         try:
             await self.start()
+            # Everything loaded so far lives as long as the process: move it out of the
+            # collector's reach, so full collections (30-45 ms each over ~70k start-up
+            # objects) stop showing up in request latency.
+            gc.collect()
+            gc.freeze()
             await self._stop.wait()
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
