@@ -211,9 +211,7 @@ class QueuedSender:
                 continue
             wait = self._down_until - time.monotonic()
             if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await asyncio.Event().wait()
+                await asyncio.sleep(wait)  # the downstream failed: retry when backoff ends
             (item,) = await self._run(queue.peek, 1)
             batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
             try:

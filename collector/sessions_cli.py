@@ -17,8 +17,6 @@ from collector.clickhouse.schema import current_version
 from collector.component import Kind
 from collector.config import Config
 
-SOCKET_NAME = "sessions_api.sock"
-
 
 class CLIError(Exception):
     pass
@@ -52,7 +50,7 @@ def read(
 
 
 def _through_socket(settings: ClickHouseSettings, path: str, params: dict[str, str]) -> Any:
-    sock_path = settings.chdb_path / SOCKET_NAME
+    sock_path = settings.local_socket
     if not sock_path.exists():
         raise CLIError(
             f"the store {settings.chdb_path} is in use by another process that does not "

@@ -41,7 +41,6 @@ from collector.http_server import serve
 from collector.netaddr import Endpoint
 
 TYPE = "sessions_api"
-SOCKET_NAME = "sessions_api.sock"
 log = structlog.get_logger(__name__)
 _TENANT_KEY = web.AppKey("tenant_fixed", bool)
 
@@ -71,11 +70,6 @@ FACTORY = Factory(
     create,
     "serves sessions and prompts over HTTP (org keys with the sessions_read role)",
 )
-
-
-def socket_path(settings: ClickHouseSettings) -> Path:
-    """Where an embedded store's local socket is."""
-    return settings.chdb_path / SOCKET_NAME
 
 
 class SessionsApi:
@@ -114,7 +108,7 @@ class SessionsApi:
             )  # fmt: skip
             self._runners.append(runner)
             if settings.embedded and self.config.local_socket:
-                path = socket_path(settings)
+                path = settings.local_socket
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                 local = web.AppRunner(self._app(tenant_fixed=False), access_log=None,

@@ -42,6 +42,11 @@ class ClickHouseSettings(ComponentConfig):
         """The absolute folder of an embedded store."""
         return Path(self.endpoint[len(CHDB) :]).expanduser().resolve()
 
+    @property
+    def local_socket(self) -> Path:
+        """Where an embedded store's sessions API listens for local readers (the CLI)."""
+        return self.chdb_path / "sessions_api.sock"
+
     def describe(self) -> str:
         """The endpoint without credentials, for logs."""
         return f"chdb://{self.chdb_path}" if self.embedded else self.endpoint
