@@ -1,10 +1,11 @@
 """First-class fields of Claude Code and Cowork events, derived from a log record.
 
-The derivation lives here, not in a component, because two components need it: the
-``cowork`` processor attaches it to each record (``record.derived``), and the ClickHouse
-exporter derives it itself for records that did not pass through that processor (e.g. a
-storage collector reading OTLP from Kafka). Parsing is lenient, as the senders' types are
-loose (``"19"`` and ``19``, ``"true"``); the original attributes are never changed.
+The derivation lives here, not in a component, because it belongs to the record: a record
+derives its fields on first read of ``record.derived`` and caches them, so the ``cowork``
+processor, the ClickHouse exporter and a storage collector reading OTLP from Kafka all get
+the same fields, computed once, from the record as it is when read (after redaction).
+Parsing is lenient, as the senders' types are loose (``"19"`` and ``19``, ``"true"``);
+the original attributes are never changed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from collector.records import AnyValue, LogRecord
+from collector.records import AnyValue, LogRecord, Resource
 
 EVENT_PREFIX = "claude_code."
 CLIENT_LABELS = {
@@ -63,7 +64,7 @@ def event_name(record: LogRecord) -> str:
         if isinstance(body, str) and body.startswith(EVENT_PREFIX):
             name = body
         else:
-            attr = record.attributes.get("event.name")
+            attr = record.attribute("event.name")
             name = attr if isinstance(attr, str) else ""
     return name[len(EVENT_PREFIX) :] if name.startswith(EVENT_PREFIX) else name
 
@@ -72,36 +73,45 @@ def client_label(service_name: str) -> str:
     return CLIENT_LABELS.get(service_name, service_name)
 
 
+def client_of(resource: Resource) -> str:
+    """The client label of the records under a resource (``Claude Code``, ...)."""
+    return client_label(_text(resource.attributes.get("service.name")))
+
+
+def session_id(record: LogRecord) -> str:
+    return _text(record.attribute("session.id"))
+
+
 def derive(record: LogRecord) -> AgentEvent:
-    a = record.attributes
+    """The fields of one record; ``record.derived`` caches it."""
+    a = record.attribute  # one lookup each, without decoding the other attributes
     res = record.resource.attributes
-    service = _text(res.get("service.name"))
-    cost = _float(a.get("cost_usd"))
-    micros = _int(a.get("cost_usd_micros"))
+    cost = _float(a("cost_usd"))
+    micros = _int(a("cost_usd_micros"))
     return AgentEvent(
         event_name=event_name(record),
-        session_id=_text(a.get("session.id")),
-        prompt_id=_text(a.get("prompt.id")),
-        tool_use_id=_text(a.get("tool_use_id")),
-        user_account_uuid=_text(a.get("user.account_uuid")),
-        user_email=_text(a.get("user.email")) or _text(res.get("user.email")),
-        user_id=_text(a.get("user.id")),
-        org=_text(a.get("organization.id")) or _text(res.get("organization.id")),
-        client=client_label(service),
-        client_version=_text(res.get("service.version")) or _text(a.get("app.version")),
-        model=_text(a.get("model")),
+        session_id=session_id(record),
+        prompt_id=_text(a("prompt.id")),
+        tool_use_id=_text(a("tool_use_id")),
+        user_account_uuid=_text(a("user.account_uuid")),
+        user_email=_text(a("user.email")) or _text(res.get("user.email")),
+        user_id=_text(a("user.id")),
+        org=_text(a("organization.id")) or _text(res.get("organization.id")),
+        client=client_of(record.resource),
+        client_version=_text(res.get("service.version")) or _text(a("app.version")),
+        model=_text(a("model")),
         cost_usd=cost,
         cost_micros=micros if micros else round(cost * 1_000_000),
-        input_tokens=_int(a.get("input_tokens")),
-        output_tokens=_int(a.get("output_tokens")),
-        cache_read_tokens=_int(a.get("cache_read_tokens")),
-        cache_creation_tokens=_int(a.get("cache_creation_tokens")),
-        duration_ms=_float(a.get("duration_ms")),
-        prompt_length=_int(a.get("prompt_length")),
-        status_code=_int(a.get("status_code")),
-        success=_bool(a.get("success")),
-        sequence=_int(a.get("event.sequence"), -1),
-        time_unix_nano=_event_time(a.get("event.timestamp"))
+        input_tokens=_int(a("input_tokens")),
+        output_tokens=_int(a("output_tokens")),
+        cache_read_tokens=_int(a("cache_read_tokens")),
+        cache_creation_tokens=_int(a("cache_creation_tokens")),
+        duration_ms=_float(a("duration_ms")),
+        prompt_length=_int(a("prompt_length")),
+        status_code=_int(a("status_code")),
+        success=_bool(a("success")),
+        sequence=_int(a("event.sequence"), -1),
+        time_unix_nano=_event_time(a("event.timestamp"))
         or record.time_unix_nano
         or record.observed_time_unix_nano,
     )

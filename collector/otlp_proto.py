@@ -1,73 +1,127 @@
-"""OTLP protobuf <-> :mod:`collector.records`, through the opentelemetry-proto messages."""
+"""OTLP protobuf <-> :mod:`collector.records`, through the opentelemetry-proto messages and
+the views of :mod:`collector.otlp_wire`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from google.protobuf.message import DecodeError as _ProtoDecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue as PbAnyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PbScope
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue as PbKeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
 from collector.errors import DecodeError
-from collector.records import AnyValue, Attributes, LogBatch, LogRecord, Resource, Scope
+from collector.otlp_wire import LiteLogRecord, RawRequest
+from collector.records import (
+    _LAZY,
+    AnyValue,
+    Attributes,
+    LogBatch,
+    LogRecord,
+    Resource,
+    Scope,
+)
 
 MAX_DEPTH = 64
 
 
 def decode_request(data: bytes) -> list[LogRecord]:
-    """Decode an ``ExportLogsServiceRequest`` into records; :class:`DecodeError` if invalid."""
+    """Decode an ``ExportLogsServiceRequest`` into records; :class:`DecodeError` if invalid.
+
+    Every part of the request is parsed, so an invalid one is refused here, but the records'
+    attributes and bodies stay in protobuf until read (:class:`ProtoLogRecord`).
+    """
     try:
-        request = ExportLogsServiceRequest.FromString(data)
+        return _decode(data)
     except _ProtoDecodeError as exc:
         raise DecodeError(f"invalid protobuf ExportLogsServiceRequest: {exc}") from None
     except RecursionError:
         raise DecodeError("invalid protobuf: nested too deeply") from None
-    return records_from_message(request)
 
 
-def records_from_message(request: ExportLogsServiceRequest) -> list[LogRecord]:
+def _decode(data: bytes) -> list[LogRecord]:
     records: list[LogRecord] = []
     append = records.append
-    for rl in request.resource_logs:
-        pb_res = rl.resource
+    parse = LiteLogRecord.FromString
+    for rl in RawRequest.FromString(data).resource_logs:
+        raw = rl.resource
+        pb_res = PbResource.FromString(raw)
         resource = Resource(
-            _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url,
-            pb_res,
-        )  # fmt: skip
+            _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url, raw
+        )
         for sl in rl.scope_logs:
-            pb_scope = sl.scope
+            raw = sl.scope
+            pb_scope = PbScope.FromString(raw)
             scope = Scope(
                 pb_scope.name,
                 pb_scope.version,
                 _attributes(pb_scope.attributes),
                 pb_scope.dropped_attributes_count,
                 sl.schema_url,
-                pb_scope,
+                raw,
             )
-            for lr in sl.log_records:
-                append(
-                    LogRecord(
-                        lr.time_unix_nano,
-                        lr.observed_time_unix_nano,
-                        lr.severity_number,
-                        lr.severity_text,
-                        _value(lr.body, 0) if lr.HasField("body") else None,
-                        _attributes(lr.attributes),
-                        lr.dropped_attributes_count,
-                        lr.flags,
-                        lr.trace_id,
-                        lr.span_id,
-                        lr.event_name,
-                        resource,
-                        scope,
-                        None,
-                        lr,
-                    )
-                )
+            for raw in sl.log_records:
+                append(ProtoLogRecord(parse(raw), raw, resource, scope))
     return records
+
+
+class ProtoLogRecord(LogRecord):
+    """A :class:`LogRecord` decoded from protobuf, whose attributes and body are converted
+    to Python values only when read; ``attribute(key)`` is a lookup in the protobuf map."""
+
+    __slots__ = ("_lite",)
+
+    def __init__(self, lite: Any, raw: bytes, resource: Resource, scope: Scope) -> None:
+        # Not LogRecord.__init__: this runs once per record on the hot path.
+        self._lite = lite
+        self.source = raw
+        self.resource = resource
+        self.scope = scope
+        self._attributes = None
+        self._body = _LAZY
+        self._derived = None
+        self.time_unix_nano = lite.time_unix_nano
+        self.observed_time_unix_nano = lite.observed_time_unix_nano
+        self.severity_number = lite.severity_number
+        self.severity_text = lite.severity_text
+        self.dropped_attributes_count = lite.dropped_attributes_count
+        self.flags = lite.flags
+        self.trace_id = lite.trace_id
+        self.span_id = lite.span_id
+        self.event_name = lite.event_name
+
+    def attribute(self, key: str) -> AnyValue:
+        # LogRecord.attribute and _lookup in one: this is the edge's hot path. A non-empty
+        # string_value is a string; only other kinds pay for WhichOneof.
+        attributes = self._attributes
+        if attributes is not None:
+            return attributes.get(key)
+        values = self._lite.attributes
+        if key not in values:
+            return None
+        v = values[key]
+        text = v.string_value
+        if text:
+            return text
+        kind = v.WhichOneof("value")
+        return getattr(v, kind) if kind in _SCALAR_KINDS else _value(v, 0)
+
+    _lookup = attribute
+
+    def _load_body(self) -> AnyValue:
+        lite = self._lite
+        text = lite.body.string_value  # what Claude Code sends: the event name
+        if text:
+            return text
+        return _value(lite.body, 0) if lite.HasField("body") else None
+
+    def _load_attributes(self) -> Attributes:
+        lite = self._lite
+        if self.source is not None:  # in the order they came, duplicates resolved as a dict
+            return _attributes(PbLogRecord.FromString(self.source).attributes)
+        return {k: _value(v, 0) for k, v in lite.attributes.items()}
 
 
 _SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value",
@@ -109,41 +163,46 @@ def _value(v: PbAnyValue, depth: int) -> AnyValue:
 
 
 def encode_request(batch: LogBatch) -> bytes:
-    """Encode a batch as a serialized ``ExportLogsServiceRequest``."""
-    return message_from_batch(batch).SerializeToString()
+    """Encode a batch as a serialized ``ExportLogsServiceRequest``.
 
-
-def message_from_batch(batch: LogBatch) -> ExportLogsServiceRequest:
-    request = ExportLogsServiceRequest()
+    Records, resources and scopes that kept their ``source`` are copied as they came;
+    the others are encoded from their fields.
+    """
+    request = RawRequest()
     for resource, scopes in batch.grouped():
         rl = request.resource_logs.add()
-        if resource.source is not None:
-            rl.resource.CopyFrom(resource.source)
-        else:
-            _fill_attributes(rl.resource.attributes, resource.attributes)
-            rl.resource.dropped_attributes_count = resource.dropped_attributes_count
+        rl.resource = resource.source if resource.source is not None else _resource(resource)
         rl.schema_url = resource.schema_url
         for scope, records in scopes:
             sl = rl.scope_logs.add()
-            if scope.source is not None:
-                sl.scope.CopyFrom(scope.source)
-            else:
-                sl.scope.name = scope.name
-                sl.scope.version = scope.version
-                _fill_attributes(sl.scope.attributes, scope.attributes)
-                sl.scope.dropped_attributes_count = scope.dropped_attributes_count
+            sl.scope = scope.source if scope.source is not None else _scope(scope)
             sl.schema_url = scope.schema_url
-            out = sl.log_records
-            unchanged = [r.source for r in records if r.source is not None]
-            if len(unchanged) == len(records):
-                out.extend(unchanged)  # one copy in C for the whole run
-                continue
-            for r in records:
-                if r.source is not None:
-                    out.append(r.source)
-                else:
-                    _fill_record(out.add(), r)
-    return request
+            sl.log_records.extend(
+                [r.source if r.source is not None else _record(r) for r in records]
+            )
+    return request.SerializeToString()
+
+
+def _resource(resource: Resource) -> bytes:
+    pb = PbResource(dropped_attributes_count=resource.dropped_attributes_count)
+    _fill_attributes(pb.attributes, resource.attributes)
+    return pb.SerializeToString()
+
+
+def _scope(scope: Scope) -> bytes:
+    pb = PbScope(
+        name=scope.name,
+        version=scope.version,
+        dropped_attributes_count=scope.dropped_attributes_count,
+    )
+    _fill_attributes(pb.attributes, scope.attributes)
+    return pb.SerializeToString()
+
+
+def _record(r: LogRecord) -> bytes:
+    lr = PbLogRecord()
+    _fill_record(lr, r)
+    return lr.SerializeToString()
 
 
 def _fill_record(lr: Any, r: LogRecord) -> None:

@@ -17,8 +17,9 @@ kvlistValue     ``dict`` of str -> value
 
 Resource and scope objects are shared by every record that came under them, so a batch
 keeps its original grouping and encoders can rebuild ``resourceLogs``/``scopeLogs``.
-Records decoded from protobuf keep their protobuf message (``source``) so that re-encoding
-an unchanged record is a copy in C, not Python work per field.
+Records decoded from protobuf keep their protobuf encoding (``source``) so that re-encoding
+an unchanged record is a copy of its bytes, not Python work per field, and decode their
+attributes only when something reads them (:meth:`LogRecord.attribute` reads one).
 A :class:`LogBatch` belongs to one tenant, which comes from the API key that sent it and
 never from the payload.
 """
@@ -43,8 +44,9 @@ class Resource:
     attributes: Attributes = field(default_factory=dict)
     dropped_attributes_count: int = 0
     schema_url: str = ""
-    #: the protobuf ``Resource`` it was decoded from (see ``LogRecord.source``)
-    source: Any = None
+    #: the protobuf encoding of the ``Resource`` it was decoded from (see
+    #: ``LogRecord.source``); ``None`` once changed
+    source: bytes | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -54,37 +56,143 @@ class Scope:
     attributes: Attributes = field(default_factory=dict)
     dropped_attributes_count: int = 0
     schema_url: str = ""
-    #: the protobuf ``InstrumentationScope`` it was decoded from
-    source: Any = None
+    #: the protobuf encoding of the ``InstrumentationScope`` it was decoded from
+    source: bytes | None = None
 
 
 EMPTY_RESOURCE = Resource()
 EMPTY_SCOPE = Scope()
 
 
-@dataclass(slots=True, eq=False)
-class LogRecord:
-    """One OTLP log record with its resource and scope."""
+#: the body of a record whose decoder has not read it yet
+_LAZY: Any = object()
 
-    time_unix_nano: int = 0
-    observed_time_unix_nano: int = 0
-    severity_number: int = 0
-    severity_text: str = ""
-    body: AnyValue = None
-    attributes: Attributes = field(default_factory=dict)
-    dropped_attributes_count: int = 0
-    flags: int = 0
-    trace_id: bytes = b""
-    span_id: bytes = b""
-    event_name: str = ""
-    resource: Resource = EMPTY_RESOURCE
-    scope: Scope = EMPTY_SCOPE
-    #: fields derived by the ``cowork`` processor; not part of OTLP, never encoded
-    derived: AgentEvent | None = None
-    #: the protobuf ``LogRecord`` this record was decoded from, which the protobuf encoder
-    #: copies whole instead of rebuilding field by field. Whoever changes a record's OTLP
-    #: fields (attributes, body, ...) must set it to ``None``.
-    source: Any = None
+
+class LogRecord:
+    """One OTLP log record with its resource and scope.
+
+    ``attributes`` and ``body`` may be read lazily: a decoder can hand over records whose
+    attributes stay in its own form until someone reads them (see
+    :class:`collector.otlp_proto.ProtoLogRecord`). :meth:`attribute` reads one attribute
+    without building the whole dict, which is what the hot path of an edge collector does.
+    ``derived`` is computed from the record on first read and cached; set it to ``None``
+    when the record changes so that it is derived again.
+    """
+
+    __slots__ = (
+        "_attributes",
+        "_body",
+        "_derived",
+        "dropped_attributes_count",
+        "event_name",
+        "flags",
+        "observed_time_unix_nano",
+        "resource",
+        "scope",
+        "severity_number",
+        "severity_text",
+        "source",
+        "span_id",
+        "time_unix_nano",
+        "trace_id",
+    )
+    _attributes: Attributes | None  # None: not decoded yet (see _load_attributes)
+
+    def __init__(
+        self,
+        time_unix_nano: int = 0,
+        observed_time_unix_nano: int = 0,
+        severity_number: int = 0,
+        severity_text: str = "",
+        body: AnyValue = None,
+        attributes: Attributes | None = None,
+        dropped_attributes_count: int = 0,
+        flags: int = 0,
+        trace_id: bytes = b"",
+        span_id: bytes = b"",
+        event_name: str = "",
+        resource: Resource = EMPTY_RESOURCE,
+        scope: Scope = EMPTY_SCOPE,
+        derived: AgentEvent | None = None,
+        source: bytes | None = None,
+    ) -> None:
+        self.time_unix_nano = time_unix_nano
+        self.observed_time_unix_nano = observed_time_unix_nano
+        self.severity_number = severity_number
+        self.severity_text = severity_text
+        self._body = body
+        self._attributes = {} if attributes is None else attributes
+        self.dropped_attributes_count = dropped_attributes_count
+        self.flags = flags
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.event_name = event_name
+        self.resource = resource
+        self.scope = scope
+        self._derived = derived
+        #: the record's protobuf encoding as it was received, which the protobuf encoder
+        #: copies whole instead of rebuilding field by field. Whoever changes a record's OTLP
+        #: fields (attributes, body, ...) must set it to ``None``.
+        self.source = source
+
+    @property
+    def attributes(self) -> Attributes:
+        attributes = self._attributes
+        if attributes is None:
+            attributes = self._attributes = self._load_attributes()
+        return attributes
+
+    @attributes.setter
+    def attributes(self, value: Attributes) -> None:
+        self._attributes = value
+
+    @property
+    def body(self) -> AnyValue:
+        body = self._body
+        if body is _LAZY:
+            body = self._body = self._load_body()
+        return body
+
+    @body.setter
+    def body(self, value: AnyValue) -> None:
+        self._body = value
+
+    @property
+    def derived(self) -> AgentEvent:
+        """The session and prompt fields of this record (:mod:`collector.agent_events`)."""
+        derived = self._derived
+        if derived is None:
+            from collector.agent_events import derive
+
+            derived = self._derived = derive(self)
+        return derived
+
+    @derived.setter
+    def derived(self, value: AgentEvent | None) -> None:
+        self._derived = value
+
+    def attribute(self, key: str) -> AnyValue:
+        """One attribute's value (``None`` when absent), without decoding the others."""
+        attributes = self._attributes
+        if attributes is None:
+            return self._lookup(key)
+        return attributes.get(key)
+
+    # How a lazy record reads its undecoded form; a decoder's subclass overrides them.
+    def _load_attributes(self) -> Attributes:
+        return {}
+
+    def _load_body(self) -> AnyValue:
+        return None
+
+    def _lookup(self, key: str) -> AnyValue:
+        return self.attributes.get(key)
+
+    def __repr__(self) -> str:
+        return (
+            f"LogRecord(event_name={self.event_name!r}, body={self.body!r}, "
+            f"attributes={self.attributes!r}, time_unix_nano={self.time_unix_nano})"
+        )
 
 
 @dataclass(slots=True, eq=False)

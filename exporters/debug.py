@@ -35,7 +35,7 @@ def event_name(record: LogRecord) -> str:
         return record.event_name
     if isinstance(record.body, str) and record.body:
         return record.body
-    name = record.attributes.get("event.name")
+    name = record.attribute("event.name")
     return name if isinstance(name, str) else ""
 
 

@@ -216,7 +216,7 @@ class KafkaExporter:
 
     def _key(self, record: LogRecord) -> bytes | None:
         for name in self.config.key_attributes:
-            value: Any = record.attributes.get(name)
+            value: Any = record.attribute(name)
             if value is None:
                 value = record.resource.attributes.get(name)
             if value is not None and value != "":

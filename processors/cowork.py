@@ -1,8 +1,13 @@
-"""``cowork`` processor: derives the session and prompt fields of Claude Code and Cowork
-events (see :mod:`collector.agent_events`) and attaches them to each record.
+"""``cowork`` processor: recognises Claude Code and Cowork events and counts them by event
+name and client, counts the sessions seen, and counts records without ``session.id``
+(``records_without_session``).
 
-Attributes are kept exactly as they came; unknown events pass through untouched; records
-without ``session.id`` pass through and are counted (``records_without_session``).
+Records pass through unchanged: unknown events untouched, records without ``session.id``
+too. Their session and prompt fields (:mod:`collector.agent_events`) are derived from the
+record when first read (``record.derived``), where they are stored, so that they come
+from the record as it is there, after redaction, and cost nothing on an edge collector
+that forwards records to Kafka. Reading one event name and one ``session.id`` per record is
+all this processor does.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import ClassVar
 import structlog
 
 from collector import metrics
-from collector.agent_events import CLIENT_LABELS, derive
+from collector.agent_events import CLIENT_LABELS, client_of, event_name, session_id
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.records import LogBatch
 
@@ -51,7 +56,7 @@ SESSION_MEMORY = 100_000
 
 
 class Cowork:
-    mutates_data: ClassVar[bool] = True
+    mutates_data: ClassVar[bool] = False
 
     def __init__(
         self, component_id: ComponentID, config: CoworkConfig, next_consumer: Consumer
@@ -77,15 +82,19 @@ class Cowork:
         counts: dict[tuple[str, str], int] = {}
         recent = self._recent
         new_sessions = 0
+        clients: dict[int, str] = {}  # by resource: records share a few resources
         for record in batch.records:
-            derived = derive(record)
-            record.derived = derived
-            key = (derived.event_name, derived.client)
+            resource = record.resource
+            label = clients.get(id(resource))
+            if label is None:
+                label = clients[id(resource)] = client_of(resource)
+            key = (event_name(record), label)
             counts[key] = counts.get(key, 0) + 1
-            if not derived.session_id:
+            sid = session_id(record)
+            if not sid:
                 missing += 1
                 continue
-            session = (batch.tenant, derived.session_id)
+            session = (batch.tenant, sid)
             if session in recent:
                 recent.move_to_end(session)
             else:

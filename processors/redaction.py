@@ -62,13 +62,14 @@ non-string values are skipped: 180,000 to 300,000 records/s on a mix of Claude C
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from typing import ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.records import Attributes, LogBatch
+from collector.records import AnyValue, LogBatch, LogRecord
 
 TYPE = "redaction"
 
@@ -130,28 +131,33 @@ _TOKEN = rf"(?=[{_TOKEN_CHARS}]+[A-Z0-9+/=])[{_TOKEN_CHARS}]{{8,}}"
 _QUOTE = r"""(?:\\?["'])?"""
 
 #: (name, pattern, triggers). The secret is the group named ``secret`` when there is one,
-#: else the whole match. A pattern with triggers runs only if one of them is in the text.
+#: else the whole match. A pattern runs only if one of its triggers is in the text: every
+#: match of the pattern holds one of them (a literal it starts with, or its label).
 _BUILTIN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "private_key",
         r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY(?: BLOCK)?-----"
         r"(?:[\s\S]*?-----END[A-Z ]{0,30} PRIVATE KEY(?: BLOCK)?-----"
         r"|(?:[A-Za-z0-9+/=\r\n]|\\[nr])*)",
-        (),
+        ("-----BEGIN",),
     ),
     (
         "jwt",
         r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.ey[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
-        (),
+        ("eyJ",),
     ),
-    ("anthropic_api_key", r"sk-ant-(?<![A-Za-z0-9]sk-ant-)[A-Za-z0-9_-]{20,}", ()),
+    ("anthropic_api_key", r"sk-ant-(?<![A-Za-z0-9]sk-ant-)[A-Za-z0-9_-]{20,}", ("sk-ant-",)),
     (
         "openai_api_key",
         r"sk-(?<![A-Za-z0-9]sk-)(?!ant-)(?:(?:proj|svcacct|admin)-)?"
         r"(?:(?=[A-Za-z0-9_-]*[A-Z])[A-Za-z0-9_-]{20,}|[a-f0-9]{32,}(?![A-Za-z0-9_-]))",
-        (),
+        ("sk-",),
     ),
-    ("aws_access_key_id", r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])", ()),
+    (
+        "aws_access_key_id",
+        r"A[KS]IA(?<![A-Za-z0-9]A[KS]IA)[A-Z0-9]{16}(?![A-Za-z0-9])",
+        ("AKIA", "ASIA"),
+    ),
     (
         "aws_secret_access_key",
         r"(?:[Ss]ecret_?[Aa]ccess_?[Kk]ey|SECRET_ACCESS_KEY|[Aa]ws_?[Ss]ecret_?[Kk]ey"
@@ -162,19 +168,19 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "github_token",
         r"g(?<![A-Za-z0-9]g)(?:h[pousr]_[A-Za-z0-9]{36,}|ithub_pat_[A-Za-z0-9_]{22,})",
-        (),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     (
         "slack_webhook_url",
         r"hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9_/]+)",
-        (),
+        ("hooks.slack.com/",),
     ),
-    ("slack_token", r"xox[abprs]-(?<![A-Za-z0-9]xox[abprs]-)[A-Za-z0-9-]{10,}", ()),
-    ("google_api_key", r"AIza(?<![A-Za-z0-9]AIza)[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])", ()),
+    ("slack_token", r"xox[abprs]-(?<![A-Za-z0-9]xox[abprs]-)[A-Za-z0-9-]{10,}", ("xox",)),
+    ("google_api_key", r"AIza(?<![A-Za-z0-9]AIza)[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])", ("AIza",)),
     (
         "url_password",
         r"""://[^\s:@/?#"'\\\[\]]*:(?P<secret>[^\s@/?#"'\\\[\]]+)@""",
-        (),
+        ("://",),
     ),
     (
         "authorization",
@@ -187,16 +193,22 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+#: a pattern that may run far (``[\s\S]*?``) is searched across texts by what it starts with
+_PREFILTERS = {"private_key": r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY(?: BLOCK)?-----"}
+
+
 class _Pattern:
     """One compiled pattern and how its matches are replaced."""
 
-    __slots__ = ("_group", "_token", "exact", "name", "regex", "triggers")
+    __slots__ = ("_group", "_token", "exact", "name", "prefilter", "regex", "triggers")
 
     def __init__(
         self, name: str, source: str, triggers: tuple[str, ...] = (), *, exact: bool = True
     ) -> None:
         self.name = name
         self.regex = re.compile(source)
+        #: what every match starts with, searched across the texts of a batch (suspects)
+        self.prefilter = re.compile(_PREFILTERS.get(name, source))
         self.triggers = triggers
         #: every match masks something (true of the built-in patterns, which cannot match
         #: empty text), so ``re.subn`` counts; extra patterns count their non-empty matches
@@ -239,6 +251,17 @@ BUILTIN_NAMES: tuple[str, ...] = tuple(p.name for p in BUILTIN_PATTERNS)
 # -- processor ------------------------------------------------------------------------------
 
 
+class _Masks:
+    """What the processor masks in one record."""
+
+    __slots__ = ("count", "record", "values")
+
+    def __init__(self, record: LogRecord) -> None:
+        self.record = record
+        self.values: dict[str, AnyValue] = {}
+        self.count = 0
+
+
 class RedactionProcessor:
     mutates_data: ClassVar[bool] = True
 
@@ -262,6 +285,8 @@ class RedactionProcessor:
             _Pattern("extra", source, exact=False) for source in config.extra_patterns
         )
         self._table = tuple((p.triggers, p.regex.search, p) for p in self._patterns)
+        self._prefilters = tuple((p.triggers, p.prefilter.search) for p in BUILTIN_PATTERNS)
+        self._extra = bool(config.extra_patterns)
         self._summary = config.summary_attribute
 
     async def start(self, host: Host) -> None:
@@ -271,38 +296,85 @@ class RedactionProcessor:
         pass
 
     async def consume(self, batch: LogBatch) -> None:
-        total = 0
-        mask = self.mask_attributes
+        # The texts of the batch are gathered and searched together (see suspects); only the
+        # few that may hold a secret are masked one by one, and only their records change.
+        texts: list[str] = []
+        owners: list[tuple[LogRecord, str]] = []
+        scan = self._scan
         for record in batch.records:
-            masked = mask(record.attributes)
-            if masked:
-                total += masked
-                # Fields derived earlier (e.g. by cowork) may hold what was just masked:
-                # drop them, and whoever needs them derives them again from masked values.
-                record.derived = None
-                record.source = None  # its protobuf no longer matches: re-encode it
+            get = record.attribute
+            for key in scan:
+                value = get(key)
+                if type(value) is str and value:
+                    texts.append(value)
+                    owners.append((record, key))
+        changes: dict[int, _Masks] = {}
+        if self._deny:
+            for record in batch.records:
+                self._deny_keys(record, changes)
+        for i in self.suspects(texts):
+            masked, found = self.mask_text(texts[i])
+            if found:
+                record, key = owners[i]
+                masks = changes.get(id(record)) or changes.setdefault(id(record), _Masks(record))
+                masks.values[key] = masked
+                masks.count += found
+        total = 0
+        for masks in changes.values():
+            record = masks.record
+            attributes = record.attributes
+            attributes.update(masks.values)
+            if self._summary:
+                attributes[self._summary] = masks.count
+            record.source = None  # its protobuf no longer matches: re-encode it
+            record.derived = None  # derived from what was just masked: derive it again
+            total += masks.count
         if total:
             self._redactions.inc(total)
         self.masked_total += total
         await self.next_consumer.consume(batch)
 
-    def mask_attributes(self, attributes: Attributes) -> int:
-        """Mask one record's attributes in place; the number of masks applied."""
-        count = 0
+    def _deny_keys(self, record: LogRecord, changes: dict[int, _Masks]) -> None:
+        # A present key goes whatever its value, even empty: decode the attributes to know.
+        attributes = record.attributes
         for key in self._deny:
             if key in attributes and attributes[key] != DENIED:
-                attributes[key] = DENIED
-                count += 1
-        for key in self._scan:
-            value = attributes.get(key)
-            if type(value) is str and value:
-                masked, found = self.mask_text(value)
-                if found:
-                    attributes[key] = masked
-                    count += found
-        if count and self._summary:
-            attributes[self._summary] = count
-        return count
+                masks = changes.get(id(record)) or changes.setdefault(id(record), _Masks(record))
+                masks.values[key] = DENIED
+                masks.count += 1
+
+    def suspects(self, texts: list[str]) -> list[int]:
+        """The indexes of the texts in which a pattern may match, in order.
+
+        All the texts are joined by newlines and each built-in pattern searches the whole
+        once, in C: a pattern that matches within a text also matches there, because no
+        pattern needs the start or end of its text (a newline satisfies every look-around
+        they use), so a text with a secret is never missed. A match that starts in a text
+        makes it a suspect, and the search goes on from the next text. No pattern crosses a
+        newline except through whitespace, so a search never runs far past its text; the
+        private key pattern is searched by its header alone. Texts are masked one by one
+        afterwards, so a suspect without a secret (a match across texts) costs only time.
+        With ``extra_patterns`` (which may anchor on the ends of a text) every text is one.
+        """
+        if self._extra or len(texts) < 2:
+            return list(range(len(texts)))
+        joined = "\n".join(texts)
+        starts = [0]
+        for text in texts:
+            starts.append(starts[-1] + len(text) + 1)
+        last = len(texts) - 1
+        found: set[int] = set()
+        for triggers, search in self._prefilters:
+            if triggers and not any(trigger in joined for trigger in triggers):
+                continue
+            match = search(joined)
+            while match is not None:
+                i = bisect_right(starts, match.start()) - 1
+                found.add(i)
+                if i >= last:
+                    break
+                match = search(joined, starts[i + 1])
+        return sorted(found)
 
     def mask_text(self, text: str) -> tuple[str, int]:
         """``text`` with every secret masked, and the number of secrets masked."""

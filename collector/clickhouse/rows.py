@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from collector.agent_events import AgentEvent, derive
+from collector.agent_events import AgentEvent
 from collector.records import AnyValue, Attributes, LogRecord
 
 COLUMNS = (
@@ -37,7 +37,8 @@ def columns(tenant: str, records: list[LogRecord]) -> list[list[Any]]:
     resource_cache: dict[int, tuple[str, dict[str, str]]] = {}
     scope_cache: dict[int, dict[str, str]] = {}
     for r in records:
-        d: AgentEvent = r.derived or derive(r)
+        log_attrs.append(stringify(r.attributes))  # decodes them all, once; derive reads them
+        d: AgentEvent = r.derived
         res = resource_cache.get(id(r.resource))
         if res is None:
             attrs = stringify(r.resource.attributes)
@@ -60,7 +61,6 @@ def columns(tenant: str, records: list[LogRecord]) -> list[list[Any]]:
         scope_name.append(r.scope.name)
         scope_version.append(r.scope.version)
         scope_attrs.append(sc)
-        log_attrs.append(stringify(r.attributes))
         event.append(d.event_name)
         tenant_col.append(tenant)
         session.append(d.session_id)

@@ -220,6 +220,45 @@ async def test_masked_tool_parameters_stay_valid_json(secret: str, expected: str
     }
 
 
+@pytest.mark.parametrize(
+    ("secret", "expected"), [c[1:] for c in SECRETS], ids=[c[0] for c in SECRETS]
+)
+async def test_builtin_secret_is_masked_among_many_texts_of_a_batch(
+    secret: str, expected: str
+) -> None:
+    """In a batch of many texts (searched together), a secret that is a whole text, starts
+    one or ends one is masked, and every ordinary text around it is left as it was."""
+    texts = [*ORDINARY, secret, *ORDINARY, f"{secret} :after", f"before: {secret}", *ORDINARY]
+    records = [record(prompt=text) for text in texts]
+    out = await run(records)
+    masked_texts = [*ORDINARY, expected, *ORDINARY, f"{expected} :after", f"before: {expected}",
+                    *ORDINARY]  # fmt: skip
+    assert [r.attributes["prompt"] for r in out] == masked_texts
+    counts = [r.attributes.get("redaction.masked.count") for r in out]
+    assert sum(1 for c in counts if c) == 3
+
+
+async def test_match_across_two_texts_masks_neither_and_hides_no_later_secret() -> None:
+    """A label at the end of one text and a token at the start of the next are no secret;
+    a real secret later in that next text is still masked."""
+    token = rand(24)
+    first = "the header is Bearer"
+    second = f"{rand(16)} but this one is real: Bearer {token}"
+    out = await run([record(prompt=first), record(prompt=second)])
+    assert out[0].attributes == {"prompt": first}
+    assert out[1].attributes["prompt"] == second.replace(token, masked("bearer_token"))
+
+
+async def test_unmasked_records_keep_their_encoding() -> None:
+    """Records where nothing was masked keep ``source``, so they are re-encoded as they came."""
+    secret = SECRETS[0][1]
+    records = [record(prompt="nothing here"), record(prompt=secret)]
+    for r in records:
+        r.source = b"original"
+    out = await run(records)
+    assert [r.source for r in out] == [b"original", None]
+
+
 def test_every_builtin_pattern_has_a_test_case() -> None:
     """Each built-in pattern name is produced by at least one case above."""
     produced = {name for name in BUILTIN_NAMES for _, _, exp in SECRETS if masked(name) in exp}
@@ -448,8 +487,8 @@ def test_default_config() -> None:
     assert config.summary_attribute == "redaction.masked.count"
 
 
-async def test_masked_records_drop_fields_derived_before_masking() -> None:
-    """After cowork, a denied user.email must not survive in the derived fields."""
+async def test_masked_records_derive_their_fields_again_from_masked_values() -> None:
+    """Fields derived before masking must not keep a denied user.email."""
     from collector.agent_events import derive
     from collector.records import LogBatch, LogRecord
     from collector.testing import RecordingExporter, RecordingExporterConfig
@@ -457,11 +496,12 @@ async def test_masked_records_drop_fields_derived_before_masking() -> None:
 
     record = LogRecord(attributes={"session.id": "s", "user.email": "dev@example.com"})
     record.derived = derive(record)
+    assert record.derived.user_email == "dev@example.com"
     sink = RecordingExporter(ComponentID("recording"), RecordingExporterConfig())
     processor = RedactionProcessor(
         ComponentID("redaction"), RedactionConfig(deny_keys=["user.email"]), sink
     )
     await processor.consume(LogBatch("acme", [record]))
     (out,) = sink.records
-    assert out.derived is None  # type: ignore[attr-defined]
+    assert out.derived.user_email == "[REDACTED]"
     assert derive(out).user_email == "[REDACTED]"  # type: ignore[arg-type]
