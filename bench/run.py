@@ -358,7 +358,7 @@ def start_pyspy(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes] 
         print("  py-spy not found: no profile", file=sys.stderr)
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [spy, "record", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", "100"]
+    cmd = [spy, "record", "-p", str(pid), "-d", str(max(1, round(seconds))), "-r", "250"]
     cmd += ["-t", "-f", "raw", "-o", str(out)]
     return subprocess.Popen(
         cmd,

@@ -13,7 +13,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
 from collector.errors import DecodeError
-from collector.otlp_wire import LiteLogRecord, RawRequest
+from collector.otlp_wire import LiteRequest, RawRequest
 from collector.records import (
     _LAZY,
     AnyValue,
@@ -44,14 +44,14 @@ def decode_request(data: bytes) -> list[LogRecord]:
 def _decode(data: bytes) -> list[LogRecord]:
     records: list[LogRecord] = []
     append = records.append
-    parse = LiteLogRecord.FromString
-    for rl in RawRequest.FromString(data).resource_logs:
+    lite = LiteRequest.FromString(data).resource_logs
+    for rl, lite_rl in zip(RawRequest.FromString(data).resource_logs, lite, strict=True):
         raw = rl.resource
         pb_res = PbResource.FromString(raw)
         resource = Resource(
             _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url, raw
         )
-        for sl in rl.scope_logs:
+        for sl, lite_sl in zip(rl.scope_logs, lite_rl.scope_logs, strict=True):
             raw = sl.scope
             pb_scope = PbScope.FromString(raw)
             scope = Scope(
@@ -62,8 +62,8 @@ def _decode(data: bytes) -> list[LogRecord]:
                 sl.schema_url,
                 raw,
             )
-            for raw in sl.log_records:
-                append(ProtoLogRecord(parse(raw), raw, resource, scope))
+            for raw, lite_record in zip(sl.log_records, lite_sl.log_records, strict=True):
+                append(ProtoLogRecord(lite_record, raw, resource, scope))
     return records
 
 
@@ -93,22 +93,21 @@ class ProtoLogRecord(LogRecord):
         self.event_name = lite.event_name
 
     def attribute(self, key: str) -> AnyValue:
-        # LogRecord.attribute and _lookup in one: this is the edge's hot path. A non-empty
-        # string_value is a string; only other kinds pay for WhichOneof.
+        # LogRecord.attribute and _lookup in one call: this is the edge's hot path.
         attributes = self._attributes
         if attributes is not None:
             return attributes.get(key)
         values = self._lite.attributes
-        if key not in values:
-            return None
-        v = values[key]
-        text = v.string_value
-        if text:
-            return text
-        kind = v.WhichOneof("value")
-        return getattr(v, kind) if kind in _SCALAR_KINDS else _value(v, 0)
+        return _any(values[key]) if key in values else None
 
     _lookup = attribute
+
+    def pick(self, keys: tuple[str, ...]) -> list[tuple[str, AnyValue]]:
+        attributes = self._attributes
+        if attributes is not None:
+            return [(key, attributes[key]) for key in keys if key in attributes]
+        values = self._lite.attributes
+        return [(key, _any(values[key])) for key in keys if key in values]
 
     def _load_body(self) -> AnyValue:
         lite = self._lite
@@ -126,6 +125,16 @@ class ProtoLogRecord(LogRecord):
 
 _SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value",
                            "bytes_value"})  # fmt: skip
+
+
+def _any(v: PbAnyValue) -> AnyValue:
+    # A non-empty string_value is a string (what most attributes are); only other kinds pay
+    # for WhichOneof.
+    text = v.string_value
+    if text:
+        return text
+    kind = v.WhichOneof("value")
+    return getattr(v, kind) if kind in _SCALAR_KINDS else _value(v, 0)
 
 
 def _attributes(kvs: object, depth: int = 0) -> Attributes:

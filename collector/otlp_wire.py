@@ -8,13 +8,17 @@ OTLP logs through two views of its own, built here at import time:
   ``InstrumentationScope`` and each ``LogRecord`` are left as ``bytes``. Parsing it costs
   a fraction of a microsecond per record and gives every record's exact encoding, so an
   unchanged record is re-encoded by copying those bytes, byte for byte as it came.
-- **lite** ``LogRecord``: the standard fields, with ``attributes`` (``repeated KeyValue``,
+- **lite**: ``ExportLogsServiceRequest`` down to each ``LogRecord``, whose standard fields
+  are kept, with ``attributes`` (``repeated KeyValue``,
   field 6) read as ``map<string, AnyValue>``. A map entry is encoded exactly like a
   ``KeyValue`` (key 1, value 2), so this is the same record, with a C hash lookup for one
   attribute instead of a Python loop over all of them. Parsing it validates the record as
   fully as the standard message does (UTF-8, nesting, wire types). A map keeps the last of
   duplicate keys and forgets their order; the codec therefore reads the ordered attributes
   of a record from the standard message when all of them are asked for.
+
+A request is parsed twice, once through each view, both times in C: the two parses see the
+same structure, so the n-th record of one is the n-th record of the other.
 """
 
 from __future__ import annotations
@@ -59,6 +63,16 @@ def _file() -> descriptor_pb2.FileDescriptorProto:
     _field(request, "resource_logs", 1, _F.TYPE_MESSAGE, repeated=True,
            of=f".{_PACKAGE}.RawResourceLogs")  # fmt: skip
 
+    lite_scope_logs = fd.message_type.add(name="LiteScopeLogs")
+    _field(lite_scope_logs, "log_records", 2, _F.TYPE_MESSAGE, repeated=True,
+           of=f".{_PACKAGE}.LiteLogRecord")  # fmt: skip
+    lite_resource_logs = fd.message_type.add(name="LiteResourceLogs")
+    _field(lite_resource_logs, "scope_logs", 2, _F.TYPE_MESSAGE, repeated=True,
+           of=f".{_PACKAGE}.LiteScopeLogs")  # fmt: skip
+    lite_request = fd.message_type.add(name="LiteRequest")
+    _field(lite_request, "resource_logs", 1, _F.TYPE_MESSAGE, repeated=True,
+           of=f".{_PACKAGE}.LiteResourceLogs")  # fmt: skip
+
     record = fd.message_type.add(name="LiteLogRecord")
     entry = record.nested_type.add(name="AttributesEntry")
     entry.options.map_entry = True
@@ -85,7 +99,7 @@ def _classes() -> dict[str, Any]:
         pool.FindFileByName("session_collector/otlp_wire.proto")
     except KeyError:
         pool.Add(_file())
-    names = ("RawRequest", "RawResourceLogs", "RawScopeLogs", "LiteLogRecord")
+    names = ("RawRequest", "LiteRequest", "LiteLogRecord")
     return {
         name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{_PACKAGE}.{name}"))
         for name in names
@@ -95,5 +109,8 @@ def _classes() -> dict[str, Any]:
 _CLASSES = _classes()
 #: ``ExportLogsServiceRequest`` with resources, scopes and records as ``bytes``
 RawRequest: Any = _CLASSES["RawRequest"]
+#: ``ExportLogsServiceRequest`` down to its records, each a :data:`LiteLogRecord`;
+#: resources and scopes are left out (read them through :data:`RawRequest`)
+LiteRequest: Any = _CLASSES["LiteRequest"]
 #: ``LogRecord`` with ``attributes`` as ``map<string, AnyValue>``
 LiteLogRecord: Any = _CLASSES["LiteLogRecord"]

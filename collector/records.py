@@ -178,6 +178,12 @@ class LogRecord:
             return self._lookup(key)
         return attributes.get(key)
 
+    def pick(self, keys: tuple[str, ...]) -> list[tuple[str, AnyValue]]:
+        """The ``(key, value)`` of those of ``keys`` the record has, in the order of ``keys``;
+        one call for several lookups, without decoding the other attributes."""
+        attributes = self.attributes
+        return [(key, attributes[key]) for key in keys if key in attributes]
+
     # How a lazy record reads its undecoded form; a decoder's subclass overrides them.
     def _load_attributes(self) -> Attributes:
         return {}

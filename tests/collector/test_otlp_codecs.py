@@ -256,3 +256,68 @@ def test_deeply_nested_protobuf_values_are_a_decode_error() -> None:
     assert isinstance(value, AnyValue)
     with pytest.raises(DecodeError):
         otlp_proto.decode_request(request.SerializeToString())
+
+
+# -- protobuf records decoded lazily ------------------------------------------------------
+
+_KINDS = {
+    "s": {"stringValue": "text"},
+    "empty_s": {"stringValue": ""},
+    "i": {"intValue": "-9223372036854775808"},
+    "d": {"doubleValue": 0.5},
+    "b": {"boolValue": True},
+    "f": {"boolValue": False},
+    "raw": {"bytesValue": "AAEC/w=="},
+    "arr": {"arrayValue": {"values": [{"intValue": 1}, {"stringValue": "x"}]}},
+    "kv": {"kvlistValue": {"values": [{"key": "k", "value": {"doubleValue": 1.5}}]}},
+    "none": {},
+}
+
+
+def _proto_of(attributes: dict[str, object]) -> bytes:
+    doc = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": [
+        {"key": k, "value": v} for k, v in attributes.items()
+    ]}]}]}]}  # fmt: skip
+    return json_format.Parse(orjson.dumps(doc), ExportLogsServiceRequest()).SerializeToString()
+
+
+@pytest.mark.parametrize("key", list(_KINDS))
+def test_protobuf_record_reads_one_attribute_of_every_kind_as_decoding_all_would(
+    key: str,
+) -> None:
+    """``attribute(key)`` and ``pick`` give what the full attributes dict holds, per kind."""
+    data = _proto_of(_KINDS)
+    [one] = otlp_proto.decode_request(data)
+    [whole] = otlp_proto.decode_request(data)
+    expected = whole.attributes[key]
+    assert one.attribute(key) == expected
+    assert type(one.attribute(key)) is type(expected)
+    assert one.pick(("missing", key)) == [(key, expected)]
+    assert one.attribute("missing") is None
+
+
+def test_protobuf_attributes_keep_the_order_they_came_in() -> None:
+    """Decoding all attributes gives them in the sender's order, not a hash order."""
+    keys = [f"key.{i:03d}" for i in range(40, 0, -1)]
+    [record] = otlp_proto.decode_request(_proto_of({k: {"intValue": 1} for k in keys}))
+    assert list(record.attributes) == keys
+
+
+def test_unchanged_protobuf_records_are_encoded_byte_for_byte(sample_json: bytes) -> None:
+    """Records nobody changed go out exactly as they came in, unknown fields included."""
+    request = json_format.Parse(sample_json, ExportLogsServiceRequest())
+    request.resource_logs[0].scope_logs[0].log_records[0].attributes.add(key="late")
+    data = request.SerializeToString()
+    records = otlp_proto.decode_request(data)
+    assert otlp_proto.encode_request(LogBatch("acme", records)) == data
+
+
+def test_a_changed_protobuf_record_is_encoded_from_its_fields(sample_json: bytes) -> None:
+    """A record whose ``source`` was cleared is encoded from its (changed) attributes."""
+    data = json_format.Parse(sample_json, ExportLogsServiceRequest()).SerializeToString()
+    records = otlp_proto.decode_request(data)
+    records[0].attributes["prompt"] = "[REDACTED]"
+    records[0].source = None
+    again = otlp_proto.decode_request(otlp_proto.encode_request(LogBatch("acme", records)))
+    assert again[0].attribute("prompt") == "[REDACTED]"
+    assert [_fields(r) for r in again[1:]] == [_fields(r) for r in records[1:]]
