@@ -3,6 +3,7 @@ the views of :mod:`collector.otlp_wire`."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.message import DecodeError as _ProtoDecodeError
@@ -67,11 +68,36 @@ def _decode(data: bytes) -> list[LogRecord]:
     return records
 
 
+def _lite_field(name: str) -> Any:
+    """A property that reads and writes field ``name`` of the record's protobuf message."""
+    get = attrgetter(name)
+
+    def fset(self: ProtoLogRecord, value: object) -> None:
+        setattr(self._lite, name, value)
+
+    return property(lambda self: get(self._lite), fset)
+
+
 class ProtoLogRecord(LogRecord):
-    """A :class:`LogRecord` decoded from protobuf, whose attributes and body are converted
-    to Python values only when read; ``attribute(key)`` is a lookup in the protobuf map."""
+    """A :class:`LogRecord` decoded from protobuf that converts nothing until read.
+
+    Its fields are properties over its protobuf message (a :data:`LiteLogRecord`), its
+    attributes and body are converted to Python values on first read, and ``attribute(key)``
+    is a lookup in the protobuf map. An edge collector reads a few attributes of each record
+    and forwards the rest as it came, so most of a record is never turned into Python.
+    """
 
     __slots__ = ("_lite",)
+
+    time_unix_nano = _lite_field("time_unix_nano")
+    observed_time_unix_nano = _lite_field("observed_time_unix_nano")
+    severity_number = _lite_field("severity_number")
+    severity_text = _lite_field("severity_text")
+    dropped_attributes_count = _lite_field("dropped_attributes_count")
+    flags = _lite_field("flags")
+    trace_id = _lite_field("trace_id")
+    span_id = _lite_field("span_id")
+    event_name = _lite_field("event_name")
 
     def __init__(self, lite: Any, raw: bytes, resource: Resource, scope: Scope) -> None:
         # Not LogRecord.__init__: this runs once per record on the hot path.
@@ -82,15 +108,6 @@ class ProtoLogRecord(LogRecord):
         self._attributes = None
         self._body = _LAZY
         self._derived = None
-        self.time_unix_nano = lite.time_unix_nano
-        self.observed_time_unix_nano = lite.observed_time_unix_nano
-        self.severity_number = lite.severity_number
-        self.severity_text = lite.severity_text
-        self.dropped_attributes_count = lite.dropped_attributes_count
-        self.flags = lite.flags
-        self.trace_id = lite.trace_id
-        self.span_id = lite.span_id
-        self.event_name = lite.event_name
 
     def attribute(self, key: str) -> AnyValue:
         # LogRecord.attribute and _lookup in one call: this is the edge's hot path.

@@ -78,10 +78,8 @@ class Cowork:
         pass
 
     async def consume(self, batch: LogBatch) -> None:
-        missing = 0
         counts: dict[tuple[str, str], int] = {}
-        recent = self._recent
-        new_sessions = 0
+        sessions: dict[str, None] = {}  # a batch holds a few sessions: each is seen once below
         clients: dict[int, str] = {}  # by resource: records share a few resources
         for record in batch.records:
             resource = record.resource
@@ -90,10 +88,14 @@ class Cowork:
                 label = clients[id(resource)] = client_of(resource)
             key = (event_name(record), label)
             counts[key] = counts.get(key, 0) + 1
-            sid = session_id(record)
-            if not sid:
-                missing += 1
-                continue
+            sessions[session_id(record)] = None
+        missing = 0
+        if "" in sessions:
+            missing = sum(1 for record in batch.records if not session_id(record))
+            del sessions[""]
+        recent = self._recent
+        new_sessions = 0
+        for sid in sessions:
             session = (batch.tenant, sid)
             if session in recent:
                 recent.move_to_end(session)
