@@ -218,15 +218,19 @@ class LogBatch:
     def grouped(self) -> list[tuple[Resource, list[tuple[Scope, list[LogRecord]]]]]:
         """Records grouped by resource, then scope, in first-seen order."""
         by_resource: dict[int, tuple[Resource, dict[int, tuple[Scope, list[LogRecord]]]]] = {}
+        resource: Resource | None = None
+        scope: Scope | None = None
+        run: list[LogRecord] = []
         for record in self.records:
-            entry = by_resource.get(id(record.resource))
-            if entry is None:
-                entry = (record.resource, {})
-                by_resource[id(record.resource)] = entry
-            scopes = entry[1]
-            scope_entry = scopes.get(id(record.scope))
-            if scope_entry is None:
-                scope_entry = (record.scope, [])
-                scopes[id(record.scope)] = scope_entry
-            scope_entry[1].append(record)
+            # Records come in runs under one resource and scope: look those up once a run.
+            if record.scope is not scope or record.resource is not resource:
+                resource, scope = record.resource, record.scope
+                entry = by_resource.get(id(resource))
+                if entry is None:
+                    entry = by_resource[id(resource)] = (resource, {})
+                scope_entry = entry[1].get(id(scope))
+                if scope_entry is None:
+                    scope_entry = entry[1][id(scope)] = (scope, [])
+                run = scope_entry[1]
+            run.append(record)
         return [(res, list(scopes.values())) for res, scopes in by_resource.values()]

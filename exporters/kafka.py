@@ -185,14 +185,21 @@ class KafkaExporter:
 
     def messages(self, batch: LogBatch) -> tuple[list[tuple[bytes | None, bytes]], int]:
         """The (key, value) messages for a batch, and how many records fit in none."""
-        groups: dict[bytes | None, list[LogRecord]] = {}
+        groups: dict[str | None, list[LogRecord]] = {}
+        key_of = self._key
         for record in batch.records:
-            groups.setdefault(self._key(record), []).append(record)
+            key = key_of(record)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [record]
+            else:
+                group.append(record)
         out: list[tuple[bytes | None, bytes]] = []
         rejected = 0
         limit = self.config.max_message_bytes - _MESSAGE_OVERHEAD
         for key, records in groups.items():
-            rejected += self._split(batch.tenant, key, records, limit, out)
+            encoded = None if key is None else key.encode()
+            rejected += self._split(batch.tenant, encoded, records, limit, out)
         return out, rejected
 
     def _split(
@@ -214,11 +221,11 @@ class KafkaExporter:
             tenant, key, records[half:], limit, out
         )
 
-    def _key(self, record: LogRecord) -> bytes | None:
+    def _key(self, record: LogRecord) -> str | None:
         for name in self.config.key_attributes:
             value: Any = record.attribute(name)
             if value is None:
                 value = record.resource.attributes.get(name)
             if value is not None and value != "":
-                return str(value).encode()
+                return value if type(value) is str else str(value)
         return None

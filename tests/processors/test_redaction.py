@@ -249,6 +249,14 @@ async def test_match_across_two_texts_masks_neither_and_hides_no_later_secret() 
     assert out[1].attributes["prompt"] == second.replace(token, masked("bearer_token"))
 
 
+def test_texts_without_utf8_form_are_all_suspects() -> None:
+    """A lone surrogate (no decoder lets one through) cannot reach RE2: every text is
+    searched one by one instead of the batch failing."""
+    processor, _ = make()
+    assert processor.suspects(["plain", "lone \ud800 surrogate"]) == [0, 1]
+    assert processor.suspects(["plain", "text"]) == []
+
+
 async def test_unmasked_records_keep_their_encoding() -> None:
     """Records where nothing was masked keep ``source``, so they are re-encoded as they came."""
     secret = SECRETS[0][1]
