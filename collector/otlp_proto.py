@@ -3,6 +3,7 @@ the views of :mod:`collector.otlp_wire`."""
 
 from __future__ import annotations
 
+import contextlib
 from operator import attrgetter
 from typing import Any
 
@@ -134,10 +135,13 @@ class ProtoLogRecord(LogRecord):
         return _value(lite.body, 0) if lite.HasField("body") else None
 
     def _load_attributes(self) -> Attributes:
-        lite = self._lite
-        if self.source is not None:  # in the order they came, duplicates resolved as a dict
-            return _attributes(PbLogRecord.FromString(self.source).attributes)
-        return {k: _value(v, 0) for k, v in lite.attributes.items()}
+        # In the order they came (duplicates resolved as a dict) from the standard message;
+        # from the map (unordered) for a changed record, or should the standard parse ever
+        # refuse what the lite one accepted: a read must never fail after the 200.
+        if self.source is not None:
+            with contextlib.suppress(_ProtoDecodeError):
+                return _attributes(PbLogRecord.FromString(self.source).attributes)
+        return {k: _value(v, 0) for k, v in self._lite.attributes.items()}
 
 
 _SCALAR_KINDS = frozenset({"string_value", "int_value", "double_value", "bool_value",
