@@ -13,7 +13,7 @@ all this processor does.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import structlog
 
@@ -53,6 +53,9 @@ _KNOWN_EVENTS = frozenset({
 _KNOWN_CLIENTS = frozenset(CLIENT_LABELS.values())
 #: how many session ids the processor remembers to count sessions seen
 SESSION_MEMORY = 100_000
+#: how many event names ``events`` counts by name before it counts the rest as "other"
+EVENT_MEMORY = 1_000
+OTHER = "other"
 
 
 class Cowork:
@@ -64,7 +67,9 @@ class Cowork:
         self.id = component_id
         self.next_consumer = next_consumer
         self.records_without_session = 0
+        #: records by event name, for tests and debugging (bounded: see EVENT_MEMORY)
         self.events: dict[str, int] = {}
+        self._counters: dict[tuple[str, str], Any] = {}  # label children, looked up once
         self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
         name = str(component_id)
         self._by_event = metrics.records_by_event
@@ -105,13 +110,22 @@ class Cowork:
                 if len(recent) > SESSION_MEMORY:
                     recent.popitem(last=False)
         name = str(self.id)
+        events = self.events
         for (event, client), count in counts.items():
-            self.events[event] = self.events.get(event, 0) + count
-            self._by_event.labels(
-                name,
-                event if event in _KNOWN_EVENTS else "other",
-                client if client in _KNOWN_CLIENTS else "other",
-            ).inc(count)
+            if event in events or len(events) < EVENT_MEMORY:
+                events[event] = events.get(event, 0) + count
+            else:  # names come from the payload: a sender must not grow this without end
+                events[OTHER] = events.get(OTHER, 0) + count
+            counter = self._counters.get((event, client))
+            if counter is None:
+                counter = self._by_event.labels(
+                    name,
+                    event if event in _KNOWN_EVENTS else OTHER,
+                    client if client in _KNOWN_CLIENTS else OTHER,
+                )
+                if len(self._counters) < EVENT_MEMORY:
+                    self._counters[(event, client)] = counter
+            counter.inc(count)
         if new_sessions:
             self._sessions_seen.inc(new_sessions)
         if missing:

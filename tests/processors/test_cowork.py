@@ -131,3 +131,14 @@ async def test_unknown_events_and_sessionless_records_pass_through_and_are_count
     assert novel.attributes == {"event.name": "brand_new", "x": [1, {"y": b"z"}]}
     assert processor.records_without_session == 1
     assert processor.events == {"brand_new": 1, "hook_registered": 1}
+
+
+async def test_event_names_from_senders_are_counted_in_bounded_memory() -> None:
+    """Past EVENT_MEMORY distinct names, further new names are counted as "other"."""
+    from processors import cowork
+
+    names = [f"made_up_{i}" for i in range(cowork.EVENT_MEMORY + 50)]
+    processor, _ = await run([record({"event.name": n, "session.id": "s"}) for n in names])
+    assert len(processor.events) == cowork.EVENT_MEMORY + 1
+    assert processor.events["other"] == 50
+    assert sum(processor.events.values()) == len(names)
