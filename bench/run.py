@@ -918,7 +918,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-redaction",
         action="store_true",
-        help="b without the redaction processor: otlp -> cowork -> kafka, the issue's pipeline",
+        help="b without redaction: otlp -> cowork -> kafka, the speed target's pipeline",
     )
     p.add_argument(
         "--rate",
