@@ -41,6 +41,8 @@ def decode_request(data: bytes) -> list[LogRecord]:
         raise DecodeError(f"invalid protobuf ExportLogsServiceRequest: {exc}") from None
     except RecursionError:
         raise DecodeError("invalid protobuf: nested too deeply") from None
+    except ValueError:  # the two views disagreeing on the structure (zip strict): never seen
+        raise DecodeError("invalid protobuf: inconsistent ExportLogsServiceRequest") from None
 
 
 def _decode(data: bytes) -> list[LogRecord]:
