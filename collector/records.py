@@ -172,11 +172,9 @@ class LogRecord:
         self._derived = value
 
     def attribute(self, key: str) -> AnyValue:
-        """One attribute's value (``None`` when absent), without decoding the others."""
-        attributes = self._attributes
-        if attributes is None:
-            return self._lookup(key)
-        return attributes.get(key)
+        """One attribute's value (``None`` when absent); a lazy record's subclass reads it
+        without decoding the others."""
+        return self.attributes.get(key)
 
     def pick(self, keys: tuple[str, ...]) -> list[tuple[str, AnyValue]]:
         """The ``(key, value)`` of those of ``keys`` the record has, in the order of ``keys``;
@@ -190,9 +188,6 @@ class LogRecord:
 
     def _load_body(self) -> AnyValue:
         return None
-
-    def _lookup(self, key: str) -> AnyValue:
-        return self.attributes.get(key)
 
     def __repr__(self) -> str:
         return (
