@@ -1,6 +1,9 @@
 """A durable FIFO of encoded batches in SQLite (WAL, ``synchronous=FULL``): ``put`` returns
 once the batch is fsynced, survives a crash or restart, and items leave only by ``delete``
-after their delivery. Blocking: callers run it off the event loop."""
+after their delivery, or by ``dead_letter``, which moves what the destination refused for
+good into the ``dead_letter`` table of the same file, in one transaction (read it with
+``sqlite3 FILE 'SELECT id, tenant, records, error, at FROM dead_letter'``; ``payload`` is
+an OTLP ``ExportLogsServiceRequest``). Blocking: callers run it off the event loop."""
 
 from __future__ import annotations
 
@@ -34,6 +37,11 @@ class DiskQueue:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS queue (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "tenant TEXT NOT NULL, records INTEGER NOT NULL, payload BLOB NOT NULL)"
+        )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letter (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "tenant TEXT NOT NULL, records INTEGER NOT NULL, payload BLOB NOT NULL, "
+            "error TEXT NOT NULL, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')))"
         )
         self._size, self._records = self._db.execute(
             "SELECT count(*), coalesce(sum(records), 0) FROM queue"
@@ -71,6 +79,35 @@ class DiskQueue:
             if cur.rowcount:
                 self._size -= 1
                 self._records -= item.records
+
+    def dead_letter(
+        self, item: QueuedBatch, payload: bytes | None, records: int, error: str
+    ) -> None:
+        """Remove ``item`` from the queue and keep ``payload`` (its refused records; ``None``:
+        all of it) in the dead-letter table, atomically."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO dead_letter (tenant, records, payload, error) VALUES (?, ?, ?, ?)",
+                    (item.tenant, records, item.payload if payload is None else payload, error),
+                )
+                cur = self._db.execute("DELETE FROM queue WHERE id = ?", (item.id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if cur.rowcount:
+                self._size -= 1
+                self._records -= item.records
+
+    def dead_letters(self) -> list[tuple[str, int, bytes, str]]:
+        """``(tenant, records, payload, error)`` of every dead letter, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT tenant, records, payload, error FROM dead_letter ORDER BY id"
+            ).fetchall()
+        return [(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def close(self) -> None:
         with self._lock:

@@ -17,6 +17,11 @@ protocol (the OTLP receiver: 400, ``partial_success``, 503 or 429 with ``Retry-A
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collector.records import LogRecord
+
 
 class CollectorError(Exception):
     """Base of every error this package raises on purpose."""
@@ -48,10 +53,21 @@ class PermanentError(ConsumerError):
 
 
 class PartialRejection(PermanentError):
-    """``rejected`` records of the batch were refused for good; all the others were accepted."""
+    """``rejected`` records of the batch were refused for good; all the others were accepted.
+    ``records``, when known, are the refused records themselves (the very objects of the
+    batch), so that whoever regrouped records can tell whose they were and a dead-letter path
+    can keep them."""
 
-    def __init__(self, rejected: int, message: str, *, component: str = "") -> None:
+    def __init__(
+        self,
+        rejected: int,
+        message: str,
+        *,
+        component: str = "",
+        records: list[LogRecord] | None = None,
+    ) -> None:
         self.rejected = rejected
+        self.records = records
         super().__init__(message, component=component)
 
 

@@ -12,6 +12,11 @@ Collector's exporterhelper: ``retry_on_failure`` and ``sending_queue``.
   the downstream is known to be down, further batches fail at once with a retryable error
   (the receiver answers 503 with ``Retry-After``) until a retry is due.
 - Queue full: a retryable error at once.
+- A queued batch the destination refuses for good (a :class:`PermanentError`, or the records
+  a :class:`PartialRejection` names) moves to the queue's dead-letter table and the queue
+  goes on; it never stalls the queue.
+- The drainer is supervised: if it fails it is logged, counted
+  (``session_collector_exporter_queue_drain_failures``) and restarted after a backoff.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pydantic import Field
 
 from collector import metrics, otlp_proto
 from collector.component import ComponentConfig, ComponentID
-from collector.disk_queue import DiskQueue, QueueFull
+from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
 from collector.errors import PartialRejection, PermanentError, RetryableError
 from collector.records import LogBatch
 from collector.units import Duration
@@ -92,6 +97,8 @@ class QueuedSender:
         self._send_failed = metrics.exporter_send_failed.labels(self.component)
         self._enqueue_failed = metrics.exporter_enqueue_failed.labels(self.component)
         self._queue_size = metrics.exporter_queue_size.labels(self.component)
+        self._drain_failures = metrics.exporter_drain_failures.labels(self.component)
+        self._dead_lettered = metrics.exporter_dead_lettered.labels(self.component)
         metrics.exporter_queue_capacity.labels(self.component).set(
             queue.queue_size if self._path is not None and queue.enabled else 0
         )
@@ -202,6 +209,24 @@ class QueuedSender:
         self._wake.set()
 
     async def _drain(self) -> None:
+        """Run the drainer, restarting it (after a backoff) whenever it fails."""
+        delay = self.retry.initial_interval.total_seconds()
+        while not self._stopping:
+            try:
+                await self._drain_queue()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._drain_failures.inc()
+                log.exception(
+                    "sending queue drainer failed; restarting it",
+                    component=self.component,
+                    retry_in=round(delay, 2),
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.retry.max_interval.total_seconds())
+
+    async def _drain_queue(self) -> None:
         queue = self.queue
         assert queue is not None
         while not self._stopping:
@@ -213,23 +238,38 @@ class QueuedSender:
             if wait > 0:
                 await asyncio.sleep(wait)  # the downstream failed: retry when backoff ends
             (item,) = await self._run(queue.peek, 1)
-            batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
             try:
+                batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
                 await self._deliver(batch)
             except RetryableError as exc:
                 self._failed(exc)
                 continue
             except PermanentError as exc:
-                log.error(
-                    "dropping a queued batch the downstream refuses for good",
-                    component=self.component,
-                    records=item.records,
-                    error=str(exc),
-                )
-            await self._run(queue.delete, item)
+                await self._dead_letter(queue, item, exc)
+            else:
+                await self._run(queue.delete, item)
             self._queue_size.set(len(queue))
             if not len(queue):
                 log.info("sending queue drained", component=self.component)
+
+    async def _dead_letter(self, queue: DiskQueue, item: QueuedBatch, exc: PermanentError) -> None:
+        """Keep what the destination refused for good in the dead-letter table."""
+        payload: bytes | None = None
+        records = item.records
+        if isinstance(exc, PartialRejection):
+            records = exc.rejected
+            if exc.records is not None:
+                payload = otlp_proto.encode_request(LogBatch(item.tenant, exc.records))
+        await self._run(queue.dead_letter, item, payload, records, str(exc)[:4096])
+        self._dead_lettered.inc(records)
+        log.error(
+            "queued records refused for good, kept in the dead-letter table",
+            component=self.component,
+            tenant=item.tenant,
+            records=records,
+            of=item.records,
+            error=str(exc)[:300],
+        )
 
     def _is_down(self) -> bool:
         return time.monotonic() < self._down_until

@@ -77,7 +77,9 @@ def merge_errors(errors: list[BaseException]) -> BaseException:
         return cls(message, retry_after=max(e.retry_after for e in retryable))
     partial = [e for e in consumer_errors if isinstance(e, PartialRejection)]
     if len(partial) == len(consumer_errors):
-        return PartialRejection(max(e.rejected for e in partial), message)
+        # one branch refused records: they are objects of the batch every branch shares
+        records = partial[0].records if len(partial) == 1 else None
+        return PartialRejection(max(e.rejected for e in partial), message, records=records)
     return PermanentError(message)
 
 

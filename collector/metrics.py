@@ -98,3 +98,26 @@ clickhouse_insert_seconds = Histogram(
     "Time of one INSERT into ClickHouse.", ["exporter"], registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )  # fmt: skip
+clickhouse_rejected = Counter(
+    "session_collector_clickhouse_rejected_log_records",
+    "Log records ClickHouse refused for good (isolated from their batch, handed to the "
+    "dead-letter path); the rest of their batch was stored.",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip
+clickhouse_values_emptied = Counter(
+    "session_collector_clickhouse_values_out_of_range",
+    "Values a typed column could not hold, stored empty (the original stays in "
+    "LogAttributes), by column.",
+    ["exporter", "column"], registry=REGISTRY,
+)  # fmt: skip
+exporter_drain_failures = Counter(
+    "session_collector_exporter_queue_drain_failures",
+    "Times a sending queue's drainer failed and was restarted.",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip
+exporter_dead_lettered = Counter(
+    "session_collector_exporter_dead_lettered_log_records",
+    "Queued log records the destination refused for good, moved to the queue's "
+    "dead-letter table.",
+    ["exporter"], registry=REGISTRY,
+)  # fmt: skip

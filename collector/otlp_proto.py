@@ -202,25 +202,27 @@ def encode_request(batch: LogBatch) -> bytes:
     request = RawRequest()
     for resource, scopes in batch.grouped():
         rl = request.resource_logs.add()
-        rl.resource = resource.source if resource.source is not None else _resource(resource)
+        rl.resource = resource.source if resource.source is not None else encode_resource(resource)
         rl.schema_url = resource.schema_url
         for scope, records in scopes:
             sl = rl.scope_logs.add()
-            sl.scope = scope.source if scope.source is not None else _scope(scope)
+            sl.scope = scope.source if scope.source is not None else encode_scope(scope)
             sl.schema_url = scope.schema_url
             sl.log_records.extend(
-                [r.source if r.source is not None else _record(r) for r in records]
+                [r.source if r.source is not None else encode_record(r) for r in records]
             )
     return request.SerializeToString()
 
 
-def _resource(resource: Resource) -> bytes:
+def encode_resource(resource: Resource) -> bytes:
+    """A ``Resource``'s protobuf encoding from its fields."""
     pb = PbResource(dropped_attributes_count=resource.dropped_attributes_count)
     _fill_attributes(pb.attributes, resource.attributes)
     return pb.SerializeToString()
 
 
-def _scope(scope: Scope) -> bytes:
+def encode_scope(scope: Scope) -> bytes:
+    """An ``InstrumentationScope``'s protobuf encoding from its fields."""
     pb = PbScope(
         name=scope.name,
         version=scope.version,
@@ -230,7 +232,8 @@ def _scope(scope: Scope) -> bytes:
     return pb.SerializeToString()
 
 
-def _record(r: LogRecord) -> bytes:
+def encode_record(r: LogRecord) -> bytes:
+    """A ``LogRecord``'s protobuf encoding from its fields."""
     lr = PbLogRecord()
     _fill_record(lr, r)
     return lr.SerializeToString()

@@ -4,11 +4,23 @@ ClickHouse: embedded chDB (``chdb://PATH``) or a server (``http(s)://host:port``
 At start the schema is created or migrated (``create_schema``); a server that is down at
 start is connected to, and its schema created, in the background. Each batch is one INSERT
 into ``otel_logs``, run off the event loop; ClickHouse fills ``session_events`` through a
-materialized view. A failed INSERT is retried with exponential backoff
-(``retry_on_failure``) or, with ``sending_queue.storage``, kept in the disk queue until the
-server is back. When neither works the error is retryable: the OTLP receiver answers 503,
-the Kafka receiver retries without committing, and a redelivery is harmless because every
-figure is idempotent on the record identity.
+materialized view.
+
+Errors have a kind (:mod:`collector.clickhouse.errors`, by type and server code):
+
+- **The data's fault.** Row building already stores every value a column cannot hold as
+  empty (:mod:`collector.clickhouse.rows`), so this is rare. Should an insert still fail
+  because of what it holds, the batch is split in halves until the records that fail alone
+  are found; every other record is stored, and the ones at fault are handed back as a
+  :class:`~collector.errors.PartialRejection` that names them and carries them: the OTLP
+  receiver answers ``partial_success``, the Kafka receiver writes them to its dead-letter
+  topic, the disk queue to its dead-letter table. Nothing is retried, nothing is marked
+  down, no other tenant notices.
+- **Transport and server conditions** are retried with exponential backoff
+  (``retry_on_failure``) or, with ``sending_queue.storage``, kept in the disk queue until the
+  server is back. When neither works the error is retryable: the OTLP receiver answers 503,
+  the Kafka receiver retries without committing, and a redelivery is harmless because every
+  figure is idempotent on the record identity.
 """
 
 from __future__ import annotations
@@ -26,11 +38,12 @@ from pydantic import Field
 from collector import metrics
 from collector.clickhouse import ClickHouseSettings, Store, StoreLocked
 from collector.clickhouse import rows as row_columns
+from collector.clickhouse.errors import DataRefused, code_of, is_data_error
 from collector.clickhouse.schema import migrate
 from collector.component import ComponentID, Factory, Host, Kind
-from collector.errors import RetryableError
+from collector.errors import PartialRejection, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
-from collector.records import LogBatch
+from collector.records import LogBatch, LogRecord
 from collector.units import Duration
 
 TYPE = "clickhouse"
@@ -73,6 +86,8 @@ class ClickHouseExporter:
         self.inserted_records = 0
         self.last_insert_seconds = 0.0
         self._insert_seconds = metrics.clickhouse_insert_seconds.labels(str(component_id))
+        self._rejected = metrics.clickhouse_rejected.labels(str(component_id))
+        self._emptied = metrics.clickhouse_values_emptied
 
     async def start(self, host: Host) -> None:
         await self.sender.start()
@@ -134,11 +149,60 @@ class ClickHouseExporter:
             await self.sender.export(batch)
 
     async def _send(self, batch: LogBatch) -> None:
-        """One INSERT of the batch into ``otel_logs``; every failure is retryable."""
+        """Store the batch; records ClickHouse refuses are isolated and handed back."""
         store = self.store
         if store is None:
             raise RetryableError("not connected to ClickHouse", component=str(self.id))
-        cols = row_columns.columns(batch.tenant, batch.records)
+        try:
+            await self._insert(store, batch.tenant, batch.records)
+        except DataRefused as first:
+            refused = await self._isolate(store, batch.tenant, batch.records, first)
+            self._rejected.inc(len(refused))
+            records = [r for r, _ in refused]
+            record, error = refused[0]
+            message = (
+                f"{len(refused)} of {len(batch)} log records refused by ClickHouse; the first: "
+                f"{describe(record)}: {error.reason}"
+            )
+            log.error(
+                "records refused by ClickHouse; the others of the batch are stored",
+                component=str(self.id),
+                tenant=batch.tenant,
+                refused=len(refused),
+                log_records=len(batch),
+                code=error.code,
+                first=describe(record),
+                error=error.reason,
+            )
+            raise PartialRejection(
+                len(refused), message, component=str(self.id), records=records
+            ) from None
+
+    async def _isolate(
+        self, store: Store, tenant: str, records: list[LogRecord], failed: DataRefused
+    ) -> list[tuple[LogRecord, DataRefused]]:
+        """Split ``records`` (whose insert failed with ``failed``) until the records that
+        fail alone are found; store all the others. Retryable errors propagate."""
+        if len(records) == 1:
+            return [(records[0], failed)]
+        refused: list[tuple[LogRecord, DataRefused]] = []
+        middle = len(records) // 2
+        for half in (records[:middle], records[middle:]):
+            try:
+                await self._insert(store, tenant, half)
+            except DataRefused as exc:
+                refused.extend(await self._isolate(store, tenant, half, exc))
+        return refused
+
+    async def _insert(self, store: Store, tenant: str, records: list[LogRecord]) -> None:
+        """One INSERT into ``otel_logs``: :class:`DataRefused` when the data is at fault,
+        :class:`RetryableError` otherwise."""
+        try:
+            cols, emptied = row_columns.columns(tenant, records)
+        except Exception as exc:  # pragma: no cover - row building stores every value
+            raise DataRefused(f"row building failed: {exc!r}"[:300], None) from exc
+        for column, count in emptied.items():
+            self._emptied.labels(str(self.id), column).inc(count)
         settings = (
             {"async_insert": 1, "wait_for_async_insert": 1} if self.config.async_insert else None
         )
@@ -147,9 +211,24 @@ class ClickHouseExporter:
             async with asyncio.timeout(self.config.timeout.total_seconds()):
                 await store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, settings)
         except Exception as exc:
+            if is_data_error(exc):
+                raise DataRefused(reason(exc), code_of(exc)) from exc
             raise RetryableError(
                 f"ClickHouse insert failed: {str(exc)[:200]}", component=str(self.id)
             ) from exc
-        self.inserted_records += len(batch.records)
+        self.inserted_records += len(records)
         self.last_insert_seconds = time.monotonic() - started
         self._insert_seconds.observe(self.last_insert_seconds)
+
+
+def reason(exc: BaseException) -> str:
+    """The error, short, without the column values ClickHouse quotes from the data."""
+    text = str(exc).partition(" Column values:")[0]
+    return text[:300]
+
+
+def describe(record: LogRecord) -> str:
+    """A record named for a reader: event, session and sequence or time."""
+    d = record.derived
+    where = f"sequence {d.sequence}" if d.sequence >= 0 else f"time {record.time_unix_nano}"
+    return f"{d.event_name or 'log record'} of session {d.session_id or '(none)'} at {where}"

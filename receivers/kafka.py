@@ -6,6 +6,9 @@ it. When the pipeline fails with a retryable error, the partition is paused and 
 messages are retried with backoff, never skipped and never committed past. A message that
 cannot be decoded, or that the pipeline refuses for good, goes to the dead-letter topic
 with the error in its ``error`` header, so it neither blocks the partition nor disappears.
+When the pipeline refuses only some records of a run (a ``PartialRejection`` that carries
+them), those records alone go to the dead-letter topic, as one OTLP message with the run's
+``tenant`` header, and the rest count as stored.
 A rebalance loses nothing: processing happens in the task that polls, so when partitions
 are revoked everything done has already been committed and nothing more.
 """
@@ -255,12 +258,15 @@ class KafkaReceiver:
                 except PartialRejection as exc:
                     self._accepted.inc(len(batch.records) - exc.rejected)
                     self._refused.inc(exc.rejected)
-                    log.warning(
-                        "pipeline refused some records for good",
-                        component=str(self.id),
-                        rejected=exc.rejected,
-                        error=str(exc),
-                    )
+                    if exc.records:
+                        await self._dead_letter_records(batch.tenant, exc.records, messages, exc)
+                    else:
+                        log.warning(
+                            "pipeline refused some records for good",
+                            component=str(self.id),
+                            rejected=exc.rejected,
+                            error=str(exc),
+                        )
                     return True
                 except PermanentError as exc:
                     self._refused.inc(len(batch.records))
@@ -319,6 +325,35 @@ class KafkaReceiver:
         await self._dlq.send_and_wait(
             self.config.dead_letter_topic, value=message.value, key=message.key, headers=headers
         )
+
+    async def _dead_letter_records(
+        self,
+        tenant: str,
+        records: list[LogRecord],
+        messages: list[ConsumerRecord],
+        error: PartialRejection,
+    ) -> None:
+        """The records the pipeline refused, as one message on the dead-letter topic."""
+        first, last = messages[0], messages[-1]
+        source = f"{first.topic}:{first.partition}:{first.offset}-{last.offset}"
+        self.dead_lettered += 1
+        self._dead.inc()
+        log.error(
+            "refused records sent to the dead-letter topic",
+            component=str(self.id),
+            source=source,
+            records=len(records),
+            error=str(error)[:300],
+        )
+        if self._dlq is None:
+            return
+        headers = [
+            (TENANT_HEADER, tenant.encode()),
+            ("error", f"refused: {error}".encode()[:4096]),
+            ("source", source.encode()),
+        ]
+        value = otlp_proto.encode_request(LogBatch(tenant, records))
+        await self._dlq.send_and_wait(self.config.dead_letter_topic, value=value, headers=headers)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopping; ``True`` if stopping."""

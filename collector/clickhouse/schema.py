@@ -1,19 +1,34 @@
 """The store's schema, versioned: each migration runs once, in order, recorded in
 ``schema_migrations``; an older store is upgraded in place at start, never dropped.
 
-Why the figures are right under redelivery. Every record has an identity,
-``RecordId = cityHash64(Tenant, SessionId, Sequence, EventName, EventTime)``, computed by
-ClickHouse. ``otel_logs`` and ``session_events`` are ReplacingMergeTree tables whose sorting
-keys end with that identity, so a record stored twice (a client retry, a Kafka replay, the
-batch processor grouping it differently) collapses into one row. The ``sessions`` and
-``prompts`` views aggregate ``session_events FINAL``, which counts each identity once even
-before a merge has collapsed the copies. Aggregating states in a materialized view
-(``sumState``) would not be idempotent: a duplicate insert would add twice, and a
-materialized view does not inherit its source table's insert deduplication.
+Why the figures are right under redelivery. Every record has an identity, ``RecordId``,
+computed by ClickHouse (version 3):
+
+- where the sender numbers its events (``session.id`` and ``event.sequence``, as Claude
+  Code and Cowork do): ``cityHash64(Tenant, SessionId, Sequence, EventName, EventTime)``;
+- otherwise ``cityHash64(Tenant, ContentHash)``, where ``ContentHash`` is a hash of the whole
+  record as sent (resource, scope, every field and attribute), filled by
+  :mod:`collector.clickhouse.rows`.
+
+``otel_logs`` and ``session_events`` are ReplacingMergeTree tables whose sorting keys end
+with that identity, so a record stored twice (a client retry, a Kafka replay, the batch
+processor grouping it differently) collapses into one row, and two records that differ in
+anything stay two rows. The ``sessions`` and ``prompts`` views aggregate
+``session_events FINAL``, which counts each identity once even before a merge has collapsed
+the copies. Aggregating states in a materialized view (``sumState``) would not be
+idempotent: a duplicate insert would add twice, and a materialized view does not inherit its
+source table's insert deduplication.
+
+Versions 1 and 2 formed every identity from ``(Tenant, SessionId, Sequence, EventName,
+EventTime)``, so records without ``session.id``/``event.sequence`` that shared a service and
+a time collapsed into one. Version 3 copies both tables into the new identity (rows stored
+before it get a ``ContentHash`` from their stored columns) and checks the row counts before
+it swaps them in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -170,11 +185,95 @@ GROUP BY Tenant, SessionId, PromptId
 """
 
 
+_RECORD_ID_V2 = (
+    "RecordId UInt64 MATERIALIZED cityHash64(Tenant, SessionId, Sequence, EventName, EventTime),"
+)
+_RECORD_ID_V3 = """ContentHash UInt64,
+    RecordId UInt64 MATERIALIZED if(SessionId != '' AND Sequence >= 0,
+        cityHash64(Tenant, SessionId, Sequence, EventName, EventTime),
+        cityHash64(Tenant, ContentHash)),"""
+#: the columns stored in ``otel_logs`` before version 3, copied as they are
+_V2_COLUMNS = (
+    "Timestamp, TimestampTime, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, "
+    "ServiceName, Body, ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, "
+    "ScopeVersion, ScopeAttributes, LogAttributes, EventName, Tenant, SessionId, PromptId, "
+    "Client, ClientVersion, UserId, UserEmail, Org, ToolUseId, Model, EventTime, Sequence, "
+    "InputTokens, OutputTokens, CacheReadTokens, CacheCreationTokens, CostUsd, CostMicros, "
+    "DurationMs, PromptLength, StatusCode, Success"
+)
+#: the identity of a row stored before version 3 without the sender's numbering: a hash of
+#: everything stored of it (which is everything it was sent with, as text)
+_CONTENT_HASH_OF_STORED = (
+    "if(SessionId != '' AND Sequence >= 0, 0, cityHash64(Timestamp, TraceId, SpanId, "
+    "TraceFlags, SeverityText, SeverityNumber, Body, ResourceSchemaUrl, ResourceAttributes, "
+    "ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName))"
+)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
     name: str
-    statements: tuple[str, ...]
+    statements: tuple[str, ...] = ()
+    #: steps that need more than SQL statements, run after them
+    apply: Callable[[Store], None] | None = None
+
+
+def _record_identity(logs_ttl: str, events_ttl: str) -> Callable[[Store], None]:
+    """Version 3: both tables copied into the new identity, counts checked, swapped in."""
+
+    def apply(store: Store) -> None:
+        store.command("DROP VIEW IF EXISTS session_events_mv")
+        if not _has_column(store, "otel_logs", "ContentHash"):
+            store.command("DROP TABLE IF EXISTS otel_logs_v3")
+            store.command(_OTEL_LOGS_V3.format(ttl=logs_ttl))
+            store.command(
+                f"INSERT INTO otel_logs_v3 ({_V2_COLUMNS}, ContentHash) "
+                f"SELECT {_V2_COLUMNS}, {_CONTENT_HASH_OF_STORED} FROM otel_logs"
+            )
+            _same_count(store, "otel_logs", "otel_logs_v3")
+            store.command("DROP TABLE IF EXISTS otel_logs_before_v3")
+            store.command(
+                "RENAME TABLE otel_logs TO otel_logs_before_v3, otel_logs_v3 TO otel_logs"
+            )
+        store.command("DROP TABLE IF EXISTS session_events_v3")
+        store.command(
+            _SESSION_EVENTS.format(ttl=events_ttl).replace(
+                "EXISTS session_events (", "EXISTS session_events_v3 ("
+            )
+        )
+        store.command("INSERT INTO session_events_v3" + _SESSION_EVENTS_SELECT)
+        store.command("DROP TABLE IF EXISTS session_events_before_v3")
+        store.command(
+            "RENAME TABLE session_events TO session_events_before_v3, "
+            "session_events_v3 TO session_events"
+        )
+        store.command(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS session_events_mv TO session_events AS"
+            + _SESSION_EVENTS_SELECT
+        )
+        store.command("DROP TABLE IF EXISTS otel_logs_before_v3")
+        store.command("DROP TABLE IF EXISTS session_events_before_v3")
+
+    return apply
+
+
+def _has_column(store: Store, table: str, column: str) -> bool:
+    rows = store.query(
+        "SELECT count() AS n FROM system.columns WHERE database = currentDatabase() "
+        "AND table = {t:String} AND name = {c:String}",
+        {"t": table, "c": column},
+    )
+    return bool(rows[0]["n"])
+
+
+def _same_count(store: Store, source: str, copy: str) -> None:
+    counts = [store.query(f"SELECT count() AS n FROM {t}")[0]["n"] for t in (source, copy)]
+    if counts[0] != counts[1]:
+        raise RuntimeError(
+            f"migration stopped: {copy} holds {counts[1]} rows, {source} {counts[0]}; "
+            f"{source} is unchanged"
+        )
 
 
 def migrations(ttl: timedelta | None = None) -> list[Migration]:
@@ -197,10 +296,15 @@ def migrations(ttl: timedelta | None = None) -> list[Migration]:
                 _PROMPTS_VIEW,
             ),
         ),
+        Migration(3, "record identity", apply=_record_identity(logs_ttl, events_ttl)),
     ]
 
 
 LATEST = migrations()[-1].version
+_OTEL_LOGS_V3 = _OTEL_LOGS.replace("EXISTS otel_logs (", "EXISTS otel_logs_v3 (").replace(
+    _RECORD_ID_V2, _RECORD_ID_V3
+)
+assert "ContentHash" in _OTEL_LOGS_V3 and "otel_logs_v3" in _OTEL_LOGS_V3
 
 
 def current_version(store: Store) -> int:
@@ -221,6 +325,8 @@ def migrate(store: Store, ttl: timedelta | None = None, target: int = LATEST) ->
             continue
         for statement in migration.statements:
             store.command(statement)
+        if migration.apply is not None:
+            migration.apply(store)
         store.command(
             "INSERT INTO schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})",
             {"v": migration.version, "n": migration.name},

@@ -168,20 +168,34 @@ async def test_stored_log_row_keeps_attributes_as_strings(
     assert (rows[0]["Tenant"], rows[0]["InputTokens"]) == ("acme", 1200)
 
 
-async def test_a_store_of_the_previous_schema_version_is_migrated_and_keeps_its_rows(
-    store_endpoint: dict[str, Any], sample_json: bytes
-) -> None:
-    """A version-1 store (logs only) is upgraded in place; its rows stay and get sessions."""
-    settings = ClickHouseSettings.model_validate(store_endpoint)
-    old = Store(settings)
-    await old.call(migrate, old, None, 1)
+async def old_store(store_endpoint: dict[str, Any], version: int, batches: list[LogBatch]) -> None:
+    """A store made by schema ``version`` (before record identity by content), holding
+    ``batches`` as that version's exporter stored them."""
     from collector.clickhouse import rows
 
-    records = otlp_json.decode_request(sample_json)
-    await old.call(old.insert, "otel_logs", rows.columns("acme", records), rows.COLUMNS)
-    assert await old.call(current_version, old) == 1
-    await old.call(old.close)
+    settings = ClickHouseSettings.model_validate(store_endpoint)
+    old = Store(settings)
+    try:
+        await old.call(migrate, old, None, version)
+        for batch in batches:
+            cols, _ = rows.columns(batch.tenant, batch.records)
+            # ContentHash is the last column, new in version 3
+            assert rows.COLUMNS[-1] == "ContentHash"
+            await old.call(old.insert, "otel_logs", cols[:-1], rows.COLUMNS[:-1])
+        assert await old.call(current_version, old) == version
+    finally:
+        await old.call(old.close)
 
+
+@pytest.mark.parametrize("version", [1, 2])
+async def test_a_store_of_an_earlier_schema_version_is_migrated_and_keeps_its_rows(
+    store_endpoint: dict[str, Any], sample_json: bytes, version: int
+) -> None:
+    """A version-1 (logs only) or version-2 (sessions, identity without content) store is
+    upgraded in place; its rows stay, get sessions, and every figure is exact."""
+    await old_store(
+        store_endpoint, version, [LogBatch("acme", otlp_json.decode_request(sample_json))]
+    )
     exp = ClickHouseExporter(
         ComponentID("clickhouse"), ClickHouseExporterConfig.model_validate(store_endpoint)
     )
@@ -189,10 +203,16 @@ async def test_a_store_of_the_previous_schema_version_is_migrated_and_keeps_its_
     try:
         store = exp.store
         assert await store.call(current_version, store) == LATEST
-        count = await store.call(store.query, "SELECT count() AS n FROM otel_logs")
+        count = await store.call(store.query, "SELECT count() AS n FROM otel_logs FINAL")
         assert count[0]["n"] == 6
         (session,) = await sessions_of(exp, "acme")
         expected_sample_session(session)
+        # the same records sent again after the migration still count once
+        await exp.consume(LogBatch("acme", otlp_json.decode_request(sample_json)))
+        (session,) = await sessions_of(exp, "acme")
+        expected_sample_session(session)
+        count = await store.call(store.query, "SELECT count() AS n FROM otel_logs FINAL")
+        assert count[0]["n"] == 6
     finally:
         await exp.shutdown()
 
@@ -223,7 +243,7 @@ async def test_migrating_twice_does_nothing(store_endpoint: dict[str, Any]) -> N
     """A store at the latest version applies no migration."""
     store = Store(ClickHouseSettings.model_validate(store_endpoint))
     try:
-        assert await store.call(migrate, store) == [1, 2]
+        assert await store.call(migrate, store) == [1, 2, 3]
         assert await store.call(migrate, store) == []
     finally:
         await store.call(store.close)
