@@ -147,3 +147,76 @@ async def test_without_storage_a_brief_failure_is_retried_within_the_request() -
     await task
     assert down.received == [("acme", [7])]
     await s.shutdown()
+
+
+async def test_a_drainer_that_fails_is_restarted_and_counted_and_delivers(tmp_path: Path) -> None:
+    """A fault in the downstream while draining (not an error of a known kind) restarts the
+    drainer after a backoff; it is counted, and the queued batches are still delivered in
+    order."""
+    from collector import metrics
+
+    down = Downstream()
+    broken = {"times": 2}
+
+    async def send(b: LogBatch) -> None:
+        if not down.up:
+            raise RetryableError("down")
+        if broken["times"]:
+            broken["times"] -= 1
+            raise RuntimeError("a fault of the downstream code")
+        await down.send(b)
+
+    s = QueuedSender(ComponentID("kafka", "drainer"), send, FAST,
+                     QueueSettings(storage=str(tmp_path), queue_size=10))  # fmt: skip
+    failures = metrics.exporter_drain_failures.labels("kafka/drainer")
+    before = failures._value.get()
+    await s.start()
+    try:
+        down.up = False
+        await s.export(batch(1))
+        await s.export(batch(2))
+        assert s.queued_batches == 2
+        down.up = True
+        await eventually(lambda: s.queued_batches == 0)
+        assert [n for _, ns in down.received for n in ns] == [1, 2]
+        assert failures._value.get() == before + 2
+    finally:
+        await s.shutdown()
+
+
+async def test_a_queued_batch_refused_for_good_moves_to_the_dead_letter_table(
+    tmp_path: Path,
+) -> None:
+    """A permanent refusal of a queued batch keeps it in the dead-letter table and the
+    batches behind it are delivered."""
+    from collector.disk_queue import DiskQueue
+    from collector.errors import PermanentError
+
+    down = Downstream()
+
+    async def send(b: LogBatch) -> None:
+        if not down.up:
+            raise RetryableError("down")
+        if b.records[0].attributes["n"] == 1:
+            raise PermanentError("refused for good")
+        await down.send(b)
+
+    s = QueuedSender(ComponentID("kafka"), send, FAST,
+                     QueueSettings(storage=str(tmp_path), queue_size=10))  # fmt: skip
+    await s.start()
+    try:
+        down.up = False
+        for n in (1, 2):
+            await s.export(batch(n))
+        down.up = True
+        await eventually(lambda: s.queued_batches == 0)
+        assert down.received == [("acme", [2])]
+    finally:
+        await s.shutdown()
+    queue = DiskQueue(next(tmp_path.glob("*.sqlite")), 10)
+    try:
+        ((tenant, records, _, error),) = queue.dead_letters()
+    finally:
+        queue.close()
+    assert (tenant, records) == ("acme", 1)
+    assert "refused for good" in error
