@@ -1,18 +1,38 @@
-"""``batch`` processor: groups records into larger batches by size and time, per tenant, as
-the OpenTelemetry Collector's batch processor does, while keeping acknowledgement end to end.
+"""``batch`` processor: group commit per tenant, keeping acknowledgement end to end.
 
-Each tenant has its own pending batch; tenants are never merged. Records are cut from the
-pending batch and sent downstream when it holds ``send_batch_size`` records, or when
-``timeout`` has passed since its first record arrived, or on shutdown. A cut takes every
-pending record, in pieces of at most ``send_batch_max_size`` when that is set (a remainder
-smaller than ``send_batch_size`` stays pending, with the timer restarted for it).
+Records are grouped into larger downstream batches the way a database groups commits:
+what arrives while a send is in flight gathers and goes together once that send finishes.
+A lone client is never held, and under load batches grow by themselves, to what arrives
+during one send. Unlike the OpenTelemetry Collector's batch processor, records are never
+held back for ``timeout`` in the hope that more come: ``timeout`` only bounds how long
+records wait behind a send that is slow to finish.
+
+Each tenant is handled on its own: tenants never share a downstream batch, and one tenant's
+sends never hold another tenant's records. A tenant's arriving records gather in arrival
+order, and everything gathered for it is sent as soon as one of these holds:
+
+- none of the tenant's sends is in flight: a ``consume`` call that arrives then is sent at
+  once;
+- one of the tenant's sends finishes, accepted or failed: what gathered during it goes;
+- the gathered records number ``send_batch_size`` or more, even while a send is in flight;
+- the first gathered record has waited ``timeout`` (the longest any record waits before it
+  is sent), even while a send is in flight;
+- the processor shuts down: ``shutdown`` sends everything gathered at once and returns once
+  every send has settled; ``consume`` is refused with a retryable error from then on.
+
+What is sent goes, in arrival order, as one downstream batch, or, when
+``send_batch_max_size`` is set and it holds more records than that, cut into pieces of at
+most ``send_batch_max_size`` records that are sent concurrently. So one tenant may have
+several sends in flight (pieces, and sends started by ``send_batch_size`` or ``timeout``),
+and they may finish in any order; the callers waiting on them bound how many there are.
 
 ``consume`` returns only once every downstream batch holding one of its records has been
 accepted, and raises the downstream error if any of them failed (after all of them have
-settled). Nothing answers early. Every cut is sent at once in its own task, so several
-downstream sends, even for one tenant, may run concurrently and finish in any order; the
-callers waiting on them bound how many there are. A caller that is cancelled only stops
-waiting: its records were accepted and still go downstream.
+settled). Nothing answers early. A failed batch fails exactly the callers with records in
+it; what gathered behind it still goes. A caller that is cancelled only stops waiting: its
+records were accepted and still go downstream. A send cancelled from outside (the event
+loop closing) fails its callers with a retryable error and starts no send; what gathered
+behind it goes when its ``timeout`` passes.
 """
 
 from __future__ import annotations
@@ -58,7 +78,7 @@ FACTORY = Factory(
     TYPE,
     BatchConfig,
     create,
-    "groups records into batches by size and time, per tenant",
+    "groups records into batches per tenant: what arrives during a send goes with the next",
 )
 
 
@@ -94,15 +114,17 @@ class _Segment:
         self.offset = 0
 
 
-class _Pending:
-    """One tenant's pending batch."""
+class _Tenant:
+    """One tenant's sends in flight and the records gathered behind them."""
 
-    __slots__ = ("count", "segments", "timer")
+    __slots__ = ("count", "in_flight", "name", "segments", "timer")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.segments: deque[_Segment] = deque()
-        self.count = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.count = 0  # records gathered, not yet sent
+        self.in_flight = 0  # downstream sends started and not yet finished
+        self.timer: asyncio.TimerHandle | None = None  # armed while records gather
 
 
 class BatchProcessor:
@@ -118,7 +140,8 @@ class BatchProcessor:
         self.sent_batches = 0
         self.sent_records = 0
         self._send_size = metrics.batch_send_size.labels(str(component_id))
-        self._pending: dict[str, _Pending] = {}
+        #: tenants with a send in flight or records gathered; the others are forgotten
+        self._tenants: dict[str, _Tenant] = {}
         self._sending: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -132,59 +155,45 @@ class BatchProcessor:
             return
         loop = asyncio.get_running_loop()
         ack = _Ack(loop.create_future(), len(batch.records))
-        pending = self._pending.get(batch.tenant)
-        if pending is None:
-            pending = self._pending[batch.tenant] = _Pending()
-        pending.segments.append(_Segment(ack, batch.records))
-        pending.count += len(batch.records)
-        if pending.count >= self.config.send_batch_size:
-            while pending.count >= self.config.send_batch_size:
-                self._cut(batch.tenant, pending)
-            self._restart_timer(batch.tenant, pending)
-        elif pending.timer is None:
-            self._restart_timer(batch.tenant, pending)
+        tenant = self._tenants.get(batch.tenant)
+        if tenant is None:
+            tenant = self._tenants[batch.tenant] = _Tenant(batch.tenant)
+        tenant.segments.append(_Segment(ack, batch.records))
+        tenant.count += len(batch.records)
+        if tenant.in_flight == 0 or tenant.count >= self.config.send_batch_size:
+            self._send_gathered(tenant)
+        elif tenant.timer is None:
+            tenant.timer = loop.call_later(
+                self.config.timeout.total_seconds(), self._send_gathered, tenant
+            )
         await ack.future
 
     async def shutdown(self) -> None:
-        """Sends every pending record and waits for all downstream sends to settle."""
+        """Sends every gathered record and waits for all downstream sends to settle."""
         self._closed = True
-        for tenant in list(self._pending):
-            self._flush(tenant)
+        for tenant in list(self._tenants.values()):
+            self._send_gathered(tenant)
         while self._sending:
             await asyncio.wait(list(self._sending))
 
-    def _restart_timer(self, tenant: str, pending: _Pending) -> None:
-        """Times the flush of what is pending now; forgets the tenant if nothing is."""
-        if pending.timer is not None:
-            pending.timer.cancel()
-            pending.timer = None
-        if pending.count == 0:
-            del self._pending[tenant]
-            return
-        pending.timer = asyncio.get_running_loop().call_later(
-            self.config.timeout.total_seconds(), self._flush, tenant
-        )
+    def _send_gathered(self, tenant: _Tenant) -> None:
+        """Sends everything gathered for ``tenant``, in pieces of at most
+        ``send_batch_max_size``; also what the timer calls once ``timeout`` has passed."""
+        if tenant.timer is not None:
+            tenant.timer.cancel()
+            tenant.timer = None
+        while tenant.count:
+            self._cut(tenant)
 
-    def _flush(self, tenant: str) -> None:
-        """Cuts and sends everything pending for ``tenant`` (timer expiry or shutdown)."""
-        pending = self._pending.pop(tenant, None)
-        if pending is None:
-            return
-        if pending.timer is not None:
-            pending.timer.cancel()
-            pending.timer = None
-        while pending.count:
-            self._cut(tenant, pending)
-
-    def _cut(self, tenant: str, pending: _Pending) -> None:
-        """Takes the oldest pending records (at most ``send_batch_max_size``) and sends them."""
-        size = pending.count
+    def _cut(self, tenant: _Tenant) -> None:
+        """Takes the oldest gathered records (at most ``send_batch_max_size``) and sends them."""
+        size = tenant.count
         if self.config.send_batch_max_size:
             size = min(size, self.config.send_batch_max_size)
         records: list[LogRecord] = []
         parts: list[tuple[_Ack, int]] = []
         while len(records) < size:
-            segment = pending.segments[0]
+            segment = tenant.segments[0]
             take = min(size - len(records), len(segment.records) - segment.offset)
             if segment.offset == 0 and take == len(segment.records):
                 records.extend(segment.records)
@@ -193,17 +202,30 @@ class BatchProcessor:
             parts.append((segment.ack, take))
             segment.offset += take
             if segment.offset == len(segment.records):
-                pending.segments.popleft()
-        pending.count -= size
-        task = asyncio.get_running_loop().create_task(self._send(LogBatch(tenant, records), parts))
+                tenant.segments.popleft()
+        tenant.count -= size
+        tenant.in_flight += 1
+        task = asyncio.get_running_loop().create_task(
+            self._send(tenant, LogBatch(tenant.name, records), parts)
+        )
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
-    async def _send(self, batch: LogBatch, parts: list[tuple[_Ack, int]]) -> None:
+    def _finished(self, tenant: _Tenant, *, cancelled: bool = False) -> None:
+        """One of ``tenant``'s sends is over: what gathered behind it goes now (unless the
+        send was cancelled: then the timer sends it), and an idle tenant is forgotten."""
+        tenant.in_flight -= 1
+        if tenant.count and not cancelled:
+            self._send_gathered(tenant)
+        elif tenant.count == 0 and tenant.in_flight == 0:
+            del self._tenants[tenant.name]
+
+    async def _send(self, tenant: _Tenant, batch: LogBatch, parts: list[tuple[_Ack, int]]) -> None:
         error: BaseException | None = None
         try:
             await self.next_consumer.consume(batch)
         except asyncio.CancelledError:
+            self._finished(tenant, cancelled=True)
             cancelled = RetryableError("batch send was cancelled", component=str(self.id))
             for ack, count in parts:
                 ack.settle(count, cancelled)
@@ -214,6 +236,7 @@ class BatchProcessor:
             self.sent_batches += 1
             self.sent_records += len(batch)
             self._send_size.observe(len(batch))
+        self._finished(tenant)
         if error is not None and all(ack.future.done() for ack, _ in parts):
             log.warning(
                 "batch send failed and no caller is waiting for it",
