@@ -384,6 +384,9 @@ class WorkerResult:
     requests: int = 0  # completed inside the measured window
     sent: int = 0  # started, in total (warm-up included)
     ok_total: int = 0  # answered 200, in total (warm-up and after the window included)
+    #: indexes of the pool's bodies answered 200 at least once: the pool's records are all
+    #: distinct, and a body sent again repeats its records exactly
+    ok_bodies: set[int] = field(default_factory=set)
     skipped: int = 0  # open loop: not started because too many were outstanding
     body_bytes: int = 0
     cpu_s: float = 0.0
@@ -487,6 +490,7 @@ async def _run_worker(s: WorkerSettings, bodies: list[bytes], start: float) -> W
         done = time.monotonic()
         if status == "200":
             out.ok_total += 1
+            out.ok_bodies.add(i)
         if window_start <= done <= deadline:
             out.requests += 1
             out.statuses[status] += 1
@@ -637,6 +641,7 @@ def run_load(
     merged = WorkerResult()
     bound = warmup + duration + timeout + 30
     got = 0
+    ok_distinct = 0
     while got < procs:
         _, part = results.get(timeout=bound)
         got += 1
@@ -649,6 +654,7 @@ def run_load(
         merged.requests += part.requests
         merged.sent += part.sent
         merged.ok_total += part.ok_total
+        ok_distinct += len(part.ok_bodies) * batch  # each process has its own sessions
         merged.skipped += part.skipped
         merged.body_bytes += part.body_bytes
         merged.cpu_s += part.cpu_s
@@ -677,6 +683,7 @@ def run_load(
         "skipped_by_generator": merged.skipped,
         "sent_total": merged.sent,
         "ok_total": merged.ok_total,
+        "ok_distinct_records": ok_distinct,
         "mb_per_s": round(merged.body_bytes / duration / 1e6, 2),
         "avg_body_bytes": round(merged.body_bytes / merged.requests) if merged.requests else 0,
         "latency_ms": {

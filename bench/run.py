@@ -11,12 +11,17 @@ c. ``kafka -> batch -> clickhouse (chDB)``: the storage collector. A fresh topic
    with ``--c-records`` records first (aiokafka, the project's protobuf encoding, keyed by
    session, ``tenant`` header), then the collector starts and is timed until its consumer
    group's lag is 0.
+d. the built-in default config, as ``make run`` starts it (no ``--config``; the data folder
+   and ports set through ``SESSION_COLLECTOR_*`` variables): ``otlp -> cowork -> redaction
+   -> batch -> clickhouse`` on embedded chDB.
 
-For a and b: ``--duration`` seconds at the maximum rate (closed loop), then the same at a
+For a, b and d: ``--duration`` seconds at the maximum rate (closed loop), then the same at a
 fixed rate of half that (open loop) for the latency at half rate. For each phase: accepted
 records/s, p50/p99 latency, the collector's CPU (user+sys seconds per wall second, from
 ``/proc/<pid>/stat``, every thread) and its peak RSS (``VmHWM`` of ``/proc/<pid>/status``);
-also the whole machine's busy cores, since the load generator shares them.
+also the whole machine's busy cores, since the load generator shares them. For c and d
+also the batches sent to ClickHouse and the INSERT times, from the collector's own
+Prometheus histograms (per phase for d, scraped before and after it; over the run for c).
 
     .venv/bin/python bench/run.py            # everything, about 5 to 8 minutes
     .venv/bin/python bench/run.py --quick    # shorter phases, 50k records for c
@@ -30,8 +35,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -39,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,18 +112,36 @@ def free_port() -> int:
         return port
 
 
+def count_events(log: str, event: str) -> int:
+    """How many lines of ``log`` are the event ``event``: JSON lines
+    (``"event":"listening"``) or console lines (``... [info     ] listening   k=v``, the
+    default config's, where an event is padded to 30 characters before its fields)."""
+    name, after = re.escape(event), "  " if len(event) < 30 else " "
+    return len(re.findall(rf'"event":"{name}"|\] {name}(?:{after}| *$)', log, re.M))
+
+
 class Collector:
     """A ``session-collector run`` subprocess, with /proc measurements."""
 
-    def __init__(self, config: Path, workdir: Path, workers: int = 1) -> None:
+    def __init__(
+        self,
+        config: Path | None,
+        workdir: Path,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``config`` None: the built-in default config (no ``--config``); ``env`` is added
+        to this process's environment."""
         self.config = config
         self.workers = workers
         self.log_path = workdir / "collector.log"
         self._log = self.log_path.open("wb")
-        extra = ["--workers", str(workers)] if workers > 1 else []
+        args = ["--config", str(config)] if config is not None else []
+        args += ["--workers", str(workers)] if workers > 1 else []
         self.proc = subprocess.Popen(
-            [*COLLECTOR, "run", "--config", str(config), *extra],
+            [*COLLECTOR, "run", *args],
             cwd=workdir,
+            env={**os.environ, **env} if env else None,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -161,8 +187,7 @@ class Collector:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def log_has(self, event: str, times: int = 1) -> bool:
-        text = self.log_path.read_text(errors="replace")
-        return text.count(f'"event":"{event}"') >= times
+        return count_events(self.log_path.read_text(errors="replace"), event) >= times
 
     def check_alive(self) -> None:
         if self.proc.poll() is not None:
@@ -207,6 +232,123 @@ class Sample:
             "collector_cpu_per_s": round((later.cpu - self.cpu) / wall, 3) if wall else 0.0,
             "machine_busy_cores": busy_cores(self.machine, later.machine),
         }
+
+
+# -- the collector's own metrics (Prometheus) -----------------------------------------------
+
+#: every sample of one scrape: (sample name, labels) -> value
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+BATCH_SIZE = "otelcol_processor_batch_batch_send_size"
+INSERT_SECONDS = "session_collector_clickhouse_insert_duration_seconds"
+EXPORTER_SENT = "otelcol_exporter_sent_log_records_total"
+
+
+def parse_metrics(text: str) -> Samples:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def scrape(address: str) -> Samples:
+    """The collector's ``/metrics`` now; empty (with a warning) if it cannot be read."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=10) as resp:
+            return parse_metrics(resp.read().decode())
+    except (OSError, ValueError) as exc:
+        print(f"  could not scrape {address}/metrics: {exc}", file=sys.stderr)
+        return {}
+
+
+def sample_value(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of the samples named ``name`` that carry ``labels`` (0 if none)."""
+    want = set(labels.items())
+    return sum(v for (n, lbls), v in samples.items() if n == name and want <= lbls)
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """One Prometheus histogram series: cumulative counts by upper bound, count and sum."""
+
+    buckets: tuple[tuple[float, float], ...]
+    count: float
+    total: float
+
+    @classmethod
+    def read(cls, samples: Samples, name: str, **labels: str) -> Histogram:
+        want = set(labels.items())
+        buckets = sorted(
+            (float(dict(lbls)["le"]), v)
+            for (n, lbls), v in samples.items()
+            if n == f"{name}_bucket" and want <= lbls
+        )
+        return cls(
+            tuple(buckets),
+            sample_value(samples, f"{name}_count", **labels),
+            sample_value(samples, f"{name}_sum", **labels),
+        )
+
+    def since(self, before: Histogram) -> Histogram:
+        """What was observed between ``before`` and this one."""
+        old = dict(before.buckets)
+        return Histogram(
+            tuple((le, n - old.get(le, 0.0)) for le, n in self.buckets),
+            self.count - before.count,
+            self.total - before.total,
+        )
+
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count > 0 else None
+
+    def quantile(self, q: float) -> tuple[float, float | None] | None:
+        """The bucket ``(lower, upper]`` holding the ``q`` quantile: all a histogram knows
+        (upper None: past the last finite bound)."""
+        if self.count <= 0:
+            return None
+        lower = 0.0
+        for le, n in self.buckets:
+            if n >= q * self.count:
+                return (lower, le) if math.isfinite(le) else (lower, None)
+            lower = le
+        return lower, None
+
+
+def store_stats(before: Samples, after: Samples, wall_s: float) -> dict[str, Any]:
+    """Batches the ``batch`` processor sent and INSERTs of the ``clickhouse`` exporter
+    between two scrapes, over ``wall_s`` seconds of load (for the share of time inserting)."""
+    sizes = Histogram.read(after, BATCH_SIZE, processor="batch").since(
+        Histogram.read(before, BATCH_SIZE, processor="batch")
+    )
+    inserts = Histogram.read(after, INSERT_SECONDS, exporter="clickhouse").since(
+        Histogram.read(before, INSERT_SECONDS, exporter="clickhouse")
+    )
+    size_mean, insert_mean = sizes.mean(), inserts.mean()
+    return {
+        "batches": round(sizes.count),
+        "batch_records_mean": None if size_mean is None else round(size_mean, 1),
+        # bucket bounds of the histogram, not exact values
+        "batch_records_p50_bucket": sizes.quantile(0.5),
+        "batch_records_p99_bucket": sizes.quantile(0.99),
+        "inserts": round(inserts.count),
+        "insert_ms_mean": None if insert_mean is None else round(insert_mean * 1000, 2),
+        "insert_ms_p99_bucket": _scaled(inserts.quantile(0.99), 1000),
+        "insert_s_total": round(inserts.total, 3),
+        "inserting_s_per_s": round(inserts.total / wall_s, 3) if wall_s > 0 else None,
+        "wall_s": round(wall_s, 2),
+    }
+
+
+def _scaled(
+    bounds: tuple[float, float | None] | None, factor: float
+) -> tuple[float, float | None] | None:
+    if bounds is None:
+        return None
+    lower, upper = bounds
+    return lower * factor, None if upper is None else upper * factor
 
 
 # -- shared scaffolding ----------------------------------------------------------------------
@@ -309,16 +451,40 @@ def workspace(name: str, keep: bool) -> Iterator[Path]:
             shutil.rmtree(path, ignore_errors=True)
 
 
+def measured_load(
+    s: Settings,
+    url: str,
+    key: str,
+    rate: float | None,
+    collector: Collector,
+    metrics: str | None,
+) -> dict[str, Any]:
+    """``run_loadgen``; with ``metrics`` (the collector's metrics address) also the batches
+    and INSERTs to ClickHouse of the phase, scraped before and after it (warm-up included:
+    every request is answered only once its records are stored, so none is left over)."""
+    if metrics is None:
+        return run_loadgen(s, url, key, rate, collector)
+    before = scrape(metrics)
+    load = run_loadgen(s, url, key, rate, collector)
+    return {**load, "store": store_stats(before, scrape(metrics), s.warmup + s.duration)}
+
+
 def http_phases(
-    s: Settings, name: str, collector: Collector, url: str, key: str
+    s: Settings,
+    name: str,
+    collector: Collector,
+    url: str,
+    key: str,
+    metrics: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The max-rate phase, then the half-rate phase; profiled at max rate if asked."""
+    """The max-rate phase, then the half-rate phase; profiled at max rate if asked. With
+    ``metrics``, each phase also has its batches and INSERTs to ClickHouse (``store``)."""
     phases = []
     spy: subprocess.Popen[bytes] | None = None
     prof_path = s.profile_dir / f"pyspy-{name}.txt"
     if s.profile:
         spy = start_pyspy(collector.pid, prof_path, s.warmup + s.duration)
-    load = run_loadgen(s, url, key, None, collector)
+    load = measured_load(s, url, key, None, collector, metrics)
     phases.append({"phase": "max", **load, "other_work_cores": other_work(load)})
     if spy is not None:
         spy.wait(60)
@@ -330,7 +496,7 @@ def http_phases(
     ] + [(f"{r:.0f}/s", r) for r in s.rates]
     for label, rate in fixed_rates:
         collector.check_alive()
-        fixed = run_loadgen(s, url, key, rate, collector)
+        fixed = measured_load(s, url, key, rate, collector, metrics)
         phases.append({"phase": label, **fixed, "other_work_cores": other_work(fixed)})
         print(
             f"  {name} {label} ({rate:.0f}/s): p99 {fixed['latency_ms']['p99']} ms",
@@ -704,6 +870,7 @@ def scenario_c(s: Settings) -> dict[str, Any]:
                 file=sys.stderr,
             )
             store = wd / "clickhouse"
+            tel = telemetry(wd)
             config = write_config(
                 wd / "c.yaml",
                 {
@@ -730,7 +897,7 @@ def scenario_c(s: Settings) -> dict[str, Any]:
                         }
                     },
                     "service": {
-                        "telemetry": telemetry(wd),
+                        "telemetry": tel,
                         "pipelines": {
                             "logs": {
                                 "receivers": ["kafka"],
@@ -749,6 +916,7 @@ def scenario_c(s: Settings) -> dict[str, Any]:
                 if s.profile:
                     spy = start_pyspy(collector.pid, prof_path, min(s.c_timeout, 60))
                 drain = asyncio.run(wait_drained(s, collector, group, topic, ends))
+                inserts = store_stats({}, scrape(tel["metrics"]["address"]), drain["consume_s"])
                 rss_peak = collector.status_kib("VmHWM")
             finally:
                 code, stop_s = collector.stop()
@@ -772,6 +940,7 @@ def scenario_c(s: Settings) -> dict[str, Any]:
                 "background_busy_cores": background,
                 "records_per_s": round(rate, 1),
                 **drain,
+                "store": inserts,
                 **rss_fields(rss_peak),
                 "exit_code": code,
                 "stop_s": stop_s,
@@ -783,6 +952,76 @@ def scenario_c(s: Settings) -> dict[str, Any]:
             }
     finally:
         kafka_cleanup(s, [topic, f"{topic}-dlq"])
+
+
+# -- scenario d: the built-in default config (make run) ------------------------------------
+
+D_PIPELINE = "default config: otlp -> cowork -> redaction -> batch -> clickhouse (chDB)"
+
+
+def default_config_env(data: Path, otlp_port: int, metrics: str) -> dict[str, str]:
+    """What points the built-in default config at ``data`` and at free loopback ports."""
+    return {
+        "SESSION_COLLECTOR_DATA_DIR": str(data),
+        "SESSION_COLLECTOR_OTLP_ENDPOINT": f"127.0.0.1:{otlp_port}",
+        "SESSION_COLLECTOR_API_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "SESSION_COLLECTOR_HEALTH_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "SESSION_COLLECTOR_METRICS_ADDRESS": metrics,
+    }
+
+
+def stored_once(
+    phases: list[dict[str, Any]], inserted: float, stored: dict[str, Any]
+) -> dict[str, Any]:
+    """Whether every record answered 200 was inserted once and is stored once.
+
+    The generator sends each of its pre-encoded bodies many times, and ``otel_logs`` is a
+    ReplacingMergeTree on the record identity (``RecordId``), so copies of a record collapse
+    into one row when parts merge: the rows are between the distinct records and the
+    inserted ones. Exactly once is: the exporter inserted exactly the records answered 200,
+    and the store holds exactly the distinct records of the bodies answered 200."""
+    batch = phases[0].get("batch", 100)
+    answered = sum(p["ok_total"] for p in phases) * batch
+    distinct = sum(p.get("ok_distinct_records", 0) for p in phases)
+    return {
+        **stored,
+        "records_answered_200": answered,
+        "distinct_records_answered_200": distinct,
+        "records_inserted": round(inserted),
+        "ok": round(inserted) == answered
+        and stored.get("distinct_records") == distinct
+        and distinct <= stored.get("rows", -1) <= answered,
+    }
+
+
+def scenario_d(s: Settings) -> dict[str, Any]:
+    with workspace("d", s.keep) as wd:
+        data = wd / "data"
+        key = create_key(data / "keys.json")
+        port, metrics = free_port(), f"127.0.0.1:{free_port()}"
+        background = wait_quiet(s)
+        collector = Collector(None, wd, env=default_config_env(data, port, metrics))
+        try:
+            startup = collector.wait_listening(port)
+            url = f"http://127.0.0.1:{port}/v1/logs"
+            phases = http_phases(s, "d", collector, url, key, metrics)
+            inserted = sample_value(scrape(metrics), EXPORTER_SENT, exporter="clickhouse")
+            rss_peak = collector.status_kib("VmHWM")
+        finally:
+            code, stop_s = collector.stop()
+        stored = count_rows(data / "clickhouse")
+        return {
+            "scenario": "d",
+            "pipeline": D_PIPELINE,
+            "workers": 1,  # the embedded store admits one process
+            "background_busy_cores": background,
+            "startup_s": round(startup, 2),
+            "phases": phases,
+            **rss_fields(rss_peak),
+            "exit_code": code,
+            "stop_s": stop_s,
+            "check": stored_once(phases, inserted, stored),
+        }
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -799,6 +1038,54 @@ def _rss(r: dict[str, Any]) -> str:
     return text
 
 
+def _phase_label(p: dict[str, Any]) -> str:
+    return "max rate" if p["phase"] == "max" else f"fixed {p['target_records_per_s']:.0f}/s"
+
+
+def _c_label(r: dict[str, Any]) -> str:
+    return f"{r['records']} records to lag 0 in {r['consume_s']:.1f}s"
+
+
+def _bucket(bounds: tuple[float, float | None] | None) -> str:
+    if bounds is None:
+        return "-"
+    lower, upper = bounds
+    return f"{lower:g}-{upper:g}" if upper is not None else f"> {lower:g}"
+
+
+def _num(v: float | None, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def store_markdown(results: list[dict[str, Any]]) -> str:
+    """Batches sent to ClickHouse and INSERT times, per phase (d) or per run (c); empty
+    when no scenario stored anything. p50/p99 are the histogram buckets holding them."""
+    rows = []
+    for r in results:
+        if "error" in r:
+            continue
+        measured = [(_phase_label(p), p["store"]) for p in r.get("phases", []) if "store" in p]
+        if "store" in r:
+            measured.append((_c_label(r), r["store"]))
+        for label, st in measured:
+            rows.append(
+                f"| {r['scenario']} | {label} | {st['batches']} "
+                f"| {_num(st['batch_records_mean'], 0)} "
+                f"| {_bucket(st['batch_records_p50_bucket'])} "
+                f"| {_bucket(st['batch_records_p99_bucket'])} | {st['inserts']} "
+                f"| {_num(st['insert_ms_mean'])} | {_bucket(st['insert_ms_p99_bucket'])} "
+                f"| {_num(st['inserting_s_per_s'], 2)} |"
+            )
+    if not rows:
+        return ""
+    head = (
+        "| scenario | phase | batches to ClickHouse | records per batch, mean | p50 | p99 "
+        "| INSERTs | ms per INSERT, mean | p99 | inserting, s/s |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    return head + "\n".join(rows) + "\n"
+
+
 def markdown(results: list[dict[str, Any]]) -> str:
     head = (
         "| scenario | phase | records/s | p50 ms | p99 ms | errors | collector CPU s/s "
@@ -809,13 +1096,9 @@ def markdown(results: list[dict[str, Any]]) -> str:
         if "error" in r:
             rows.append(f"| {r['scenario']} | failed: {r['error'][:80]} | | | | | | | |")
             continue
-        if r["scenario"] in ("a", "b"):
+        if "phases" in r:
             for p in r["phases"]:
-                label = (
-                    "max rate"
-                    if p["phase"] == "max"
-                    else f"fixed {p['target_records_per_s']:.0f}/s"
-                )
+                label = _phase_label(p)
                 errors = ", ".join(f"{k}: {v}" for k, v in p["errors"].items()) or "0"
                 if p["skipped_by_generator"]:
                     errors += f" (+{p['skipped_by_generator']} not sent)"
@@ -829,8 +1112,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
                 )
         else:
             rows.append(
-                f"| c: {r['pipeline']} | {r['records']} records to lag 0 "
-                f"in {r['consume_s']:.1f}s | {r['records_per_s']:.0f} | - | - "
+                f"| c: {r['pipeline']} | {_c_label(r)} | {r['records_per_s']:.0f} | - | - "
                 f"| {'0' if r['drained'] else 'NOT DRAINED'} | {r['collector_cpu_per_s']:.2f} "
                 f"| {r['other_work_cores']:.2f} | {_rss(r)} |"
             )
@@ -888,7 +1170,7 @@ def environment() -> dict[str, Any]:
     }
 
 
-SCENARIOS = {"a": scenario_a, "b": scenario_b, "c": scenario_c}
+SCENARIOS = {"a": scenario_a, "b": scenario_b, "c": scenario_c, "d": scenario_d}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -973,6 +1255,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.json_out:
         a.json_out.write_text(text + "\n")
     print(markdown(results))
+    store = store_markdown(results)
+    if store:
+        print(store)
     for line in doc["targets"]:
         print(f"- {line}")
     print()
