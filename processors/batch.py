@@ -29,7 +29,9 @@ and they may finish in any order; the callers waiting on them bound how many the
 ``consume`` returns only once every downstream batch holding one of its records has been
 accepted, and raises the downstream error if any of them failed (after all of them have
 settled). Nothing answers early. A failed batch fails exactly the callers with records in
-it; what gathered behind it still goes. A caller that is cancelled only stops waiting: its
+it; what gathered behind it still goes. When the downstream refuses some records for good
+and says which (a ``PartialRejection`` carrying them), each caller hears only of its own:
+the others succeed. A caller that is cancelled only stops waiting: its
 records were accepted and still go downstream. A send cancelled from outside (the event
 loop closing) fails its callers with a retryable error and starts no send; what gathered
 behind it goes when its ``timeout`` passes.
@@ -47,7 +49,7 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.errors import RetryableError
+from collector.errors import PartialRejection, RetryableError
 from collector.records import LogBatch, LogRecord
 from collector.units import Duration
 
@@ -82,6 +84,21 @@ FACTORY = Factory(
 )
 
 
+def _worse(current: BaseException | None, new: BaseException) -> BaseException:
+    """The error a caller gets when several batches holding its records failed: a retryable
+    one over a refusal (the client sends it all again), refusals of records added up."""
+    if current is None:
+        return new
+    if isinstance(current, PartialRejection) and isinstance(new, PartialRejection):
+        return PartialRejection(
+            current.rejected + new.rejected, current.message, component=current.component,
+            records=[*(current.records or ()), *(new.records or ())],
+        )  # fmt: skip
+    if isinstance(new, RetryableError) and not isinstance(current, RetryableError):
+        return new
+    return current
+
+
 class _Ack:
     """One ``consume`` call waiting for its records: settled when none remain unsettled."""
 
@@ -93,8 +110,8 @@ class _Ack:
         self.error: BaseException | None = None
 
     def settle(self, count: int, error: BaseException | None) -> None:
-        if error is not None and self.error is None:
-            self.error = error
+        if error is not None:
+            self.error = _worse(self.error, error)
         self.remaining -= count
         if self.remaining == 0 and not self.future.done():  # done: the caller was cancelled
             if self.error is None:
@@ -245,5 +262,27 @@ class BatchProcessor:
                 log_records=len(batch),
                 error=str(error),
             )
+        if isinstance(error, PartialRejection) and error.records is not None:
+            self._settle_partial(batch, parts, error)
+            return
         for ack, count in parts:
             ack.settle(count, error)
+
+    def _settle_partial(
+        self, batch: LogBatch, parts: list[tuple[_Ack, int]], error: PartialRejection
+    ) -> None:
+        """Each caller hears of its own refused records only; the others' calls succeed."""
+        assert error.records is not None
+        refused = {id(r) for r in error.records}
+        offset = 0
+        for ack, count in parts:
+            mine = [r for r in batch.records[offset : offset + count] if id(r) in refused]
+            offset += count
+            if not mine:
+                ack.settle(count, None)
+                continue
+            ack.settle(
+                count,
+                PartialRejection(len(mine), error.message, component=error.component,
+                                 records=mine),
+            )  # fmt: skip

@@ -399,3 +399,32 @@ def test_the_defaults_are_the_opentelemetry_collector_s() -> None:
     config = BatchConfig()
     assert (config.send_batch_size, config.timeout.total_seconds()) == (8192, 0.2)
     assert config.send_batch_max_size == 0
+
+
+async def test_records_refused_downstream_are_reported_to_their_own_caller_only(
+    build: Build,
+) -> None:
+    """Two callers' records go down in one batch and the downstream refuses one record of
+    the second caller: the first caller succeeds, the second hears of exactly that record."""
+    from collector.errors import PartialRejection
+
+    processor, downstream = build(timeout=LONG)
+    downstream.hold = True
+    first = consume(processor, 1, "x")  # goes at once and holds the line
+    await eventually(lambda: len(downstream.received) == 1)
+    a = asyncio.create_task(processor.consume(LogBatch("acme", records(3, "a"))))
+    b_records = records(3, "b")
+    b = asyncio.create_task(processor.consume(LogBatch("acme", b_records)))
+    await asyncio.sleep(0.01)
+
+    downstream.refuse[1] = PartialRejection(1, "b1 refused", records=[b_records[1]])
+    downstream.release(0)
+    await eventually(lambda: len(downstream.received) == 2)
+    assert downstream.sent()[1] == ["a0", "a1", "a2", "b0", "b1", "b2"]
+    downstream.release(1)
+    await first
+    await a
+    with pytest.raises(PartialRejection) as caught:
+        await b
+    assert caught.value.rejected == 1
+    assert caught.value.records == [b_records[1]]
