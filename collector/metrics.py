@@ -107,7 +107,8 @@ clickhouse_rejected = Counter(
 clickhouse_values_emptied = Counter(
     "session_collector_clickhouse_values_out_of_range",
     "Values a typed column could not hold, stored empty (the original stays in "
-    "LogAttributes), by column.",
+    "LogAttributes; the row's ValuesOutOfRange names the column), by column, as the store "
+    "counts them (every writer of the store), read every 10 s.",
     ["exporter", "column"], registry=REGISTRY,
 )  # fmt: skip
 exporter_drain_failures = Counter(

@@ -36,10 +36,10 @@ import structlog
 from pydantic import Field
 
 from collector import metrics
-from collector.clickhouse import ClickHouseSettings, Store, StoreLocked
+from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
 from collector.clickhouse import rows as row_columns
 from collector.clickhouse.errors import DataRefused, code_of, is_data_error
-from collector.clickhouse.schema import migrate
+from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.component import ComponentID, Factory, Host, Kind
 from collector.errors import PartialRejection, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
@@ -47,6 +47,11 @@ from collector.records import LogBatch, LogRecord
 from collector.units import Duration
 
 TYPE = "clickhouse"
+#: ReplacingMergeTree does not collapse a batch's copies at insert (merges and FINAL do):
+#: that work costs more than the rest of an insert
+INSERT_SETTINGS = {"optimize_on_insert": 0}
+#: seconds between two reads of the store's count of values stored empty
+OUT_OF_RANGE_POLL = 10.0
 log = structlog.get_logger(__name__)
 
 
@@ -83,11 +88,15 @@ class ClickHouseExporter:
             component_id, self._send, config.retry_on_failure, config.sending_queue
         )
         self._connector: asyncio.Task[None] | None = None
+        #: the fast insert path (ClickHouse parses the records' protobuf), when the store has it
+        self._ingest = False
         self.inserted_records = 0
         self.last_insert_seconds = 0.0
         self._insert_seconds = metrics.clickhouse_insert_seconds.labels(str(component_id))
         self._rejected = metrics.clickhouse_rejected.labels(str(component_id))
-        self._emptied = metrics.clickhouse_values_emptied
+        #: values stored empty, per column, as the store counted them when last read
+        self._out_of_range: dict[str, int] | None = None
+        self._poller: asyncio.Task[None] | None = None
 
     async def start(self, host: Host) -> None:
         await self.sender.start()
@@ -118,8 +127,16 @@ class ClickHouseExporter:
         except BaseException:
             await store.call(store.close)
             raise
+        self._ingest = await store.call(has_ingest_view, store)
+        self._out_of_range = await store.call(_out_of_range_counts, store)
         self.store = store
-        log.info("storing", component=str(self.id), store=self.config.describe())
+        self._poller = asyncio.create_task(self._poll(), name=f"{self.id}-out-of-range")
+        log.info(
+            "storing",
+            component=str(self.id),
+            store=self.config.describe(),
+            insert_path="protobuf" if self._ingest else "columns",
+        )
 
     async def _connect_loop(self) -> None:
         retry = self.config.retry_on_failure
@@ -133,7 +150,33 @@ class ClickHouseExporter:
                 log.debug("ClickHouse still unreachable", component=str(self.id), error=str(exc))
                 delay = min(delay * 2, retry.max_interval.total_seconds())
 
+    async def poll_values_out_of_range(self) -> None:
+        """Count, in ``session_collector_clickhouse_values_out_of_range``, the values the
+        store emptied since it was last read (its ``values_out_of_range`` table)."""
+        store = self.store
+        if store is None or self._out_of_range is None:
+            return
+        counts = await store.call(_out_of_range_counts, store)
+        for column, total in counts.items():
+            seen = self._out_of_range.get(column, 0)
+            if total > seen:
+                metrics.clickhouse_values_emptied.labels(str(self.id), column).inc(total - seen)
+        self._out_of_range = counts
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(OUT_OF_RANGE_POLL)
+            try:
+                await self.poll_values_out_of_range()
+            except Exception as exc:  # the store is away: the insert path reports that
+                log.debug("could not read values_out_of_range", error=str(exc)[:200])
+
     async def shutdown(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+            self._poller = None
         if self._connector is not None:
             self._connector.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,19 +240,21 @@ class ClickHouseExporter:
     async def _insert(self, store: Store, tenant: str, records: list[LogRecord]) -> None:
         """One INSERT into ``otel_logs``: :class:`DataRefused` when the data is at fault,
         :class:`RetryableError` otherwise."""
-        try:
-            cols, emptied = row_columns.columns(tenant, records)
-        except Exception as exc:  # pragma: no cover - row building stores every value
-            raise DataRefused(f"row building failed: {exc!r}"[:300], None) from exc
-        for column, count in emptied.items():
-            self._emptied.labels(str(self.id), column).inc(count)
-        settings = (
-            {"async_insert": 1, "wait_for_async_insert": 1} if self.config.async_insert else None
-        )
+        settings = dict(INSERT_SETTINGS)
+        if self.config.async_insert:
+            settings.update(async_insert=1, wait_for_async_insert=1)
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.config.timeout.total_seconds()):
-                await store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, settings)
+                if self._ingest:
+                    payload = ingest.payload(LogBatch(tenant, records))
+                    await store.call(
+                        store.insert_raw, ingest.TABLE, payload, ingest.FORMAT,
+                        {**ingest.SETTINGS, **settings},
+                    )  # fmt: skip
+                else:
+                    cols = row_columns.columns(tenant, records)
+                    await store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, settings)
         except Exception as exc:
             if is_data_error(exc):
                 raise DataRefused(reason(exc), code_of(exc)) from exc
@@ -219,6 +264,11 @@ class ClickHouseExporter:
         self.inserted_records += len(records)
         self.last_insert_seconds = time.monotonic() - started
         self._insert_seconds.observe(self.last_insert_seconds)
+
+
+def _out_of_range_counts(store: Store) -> dict[str, int]:
+    rows = store.query("SELECT Column, sum(Count) AS n FROM values_out_of_range GROUP BY Column")
+    return {row["Column"]: int(row["n"]) for row in rows}
 
 
 def reason(exc: BaseException) -> str:

@@ -113,6 +113,13 @@ class Store:
                 column_oriented=True, settings=settings,
             )  # fmt: skip
 
+    def insert_raw(
+        self, table: str, payload: bytes, fmt: str, settings: dict[str, Any] | None = None
+    ) -> None:
+        """Insert bytes already in a ClickHouse input format (``fmt``)."""
+        with self._lock:
+            self.client.raw_insert(table, insert_block=payload, settings=settings, fmt=fmt)
+
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None

@@ -1,4 +1,8 @@
-"""Records as ``otel_logs`` columns (column-oriented, one INSERT per batch).
+"""Records as ``otel_logs`` columns, built in Python (column-oriented, one INSERT per batch):
+the insert path for a ClickHouse without ``format_schema_source``. Where ClickHouse has it
+(chDB, and current servers), :mod:`collector.clickhouse.ingest` hands it the records'
+protobuf bytes and ClickHouse computes the same columns by the same rules; a test holds the
+two to the same rows.
 
 Attribute maps hold strings, as in the OpenTelemetry Collector's ClickHouse exporter:
 strings as they are, numbers and booleans in their text form, bytes as base64, arrays and
@@ -10,30 +14,23 @@ fail an insert by its values. A value outside its column's range (an integer pas
 which ``TimestampTime`` cannot hold) is stored *empty*: 0 for numbers, -1 for
 ``Sequence``; a time falls back to the next time the record has (``event.timestamp`` to the
 record's time, the record's time to its observed time) and else to 0 (1970-01-01).
-``LogAttributes`` keep the value as it was sent. :func:`columns` counts what it emptied, by
-column. The checks run a column at a time (``min``/``max`` in C); only a column that holds
-a bad value is walked in Python.
+``LogAttributes`` keep the value as it was sent, and the row's ``ValuesOutOfRange`` names
+the columns emptied. The checks run a column at a time (``min``/``max`` in C); only a column
+that holds a bad value is walked in Python.
 
-**Identity.** Where the sender numbers its events (``session.id`` and ``event.sequence``,
-as Claude Code and Cowork do), ClickHouse forms ``RecordId`` from the tenant, session,
-sequence, event name and event time. For the other records, ``ContentHash`` is a hash of
-the whole record as sent: its protobuf encoding with its resource's and scope's (and their
-schema URLs), so a resent record is the same row and records that differ in anything are
-different rows.
+**Identity.** ``ContentHash`` is left to its column's default, a hash of the stored row
+(see :mod:`collector.clickhouse.schema`).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-from collections import Counter
 from typing import Any
 
 import orjson
 
-from collector import otlp_proto
 from collector.agent_events import AgentEvent
-from collector.records import AnyValue, Attributes, LogRecord, Resource, Scope
+from collector.records import AnyValue, Attributes, LogRecord
 
 COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "TraceFlags", "SeverityText", "SeverityNumber",
@@ -42,7 +39,7 @@ COLUMNS = (
     "SessionId", "PromptId", "Client", "ClientVersion", "UserId", "UserEmail", "Org",
     "ToolUseId", "Model", "EventTime", "Sequence", "InputTokens", "OutputTokens",
     "CacheReadTokens", "CacheCreationTokens", "CostUsd", "CostMicros", "DurationMs",
-    "PromptLength", "StatusCode", "Success", "ContentHash",
+    "PromptLength", "StatusCode", "Success", "ValuesOutOfRange",
 )  # fmt: skip
 
 UINT64_MAX = 2**64 - 1
@@ -65,18 +62,16 @@ _INT_RANGES: dict[str, tuple[int, int, int]] = {
 _INDEX = {name: i for i, name in enumerate(COLUMNS)}
 
 
-def columns(tenant: str, records: list[LogRecord]) -> tuple[list[list[Any]], Counter[str]]:
-    """The ``COLUMNS`` of ``otel_logs`` for a batch of one tenant, and how many values of
-    each column did not fit and were stored empty."""
+def columns(tenant: str, records: list[LogRecord]) -> list[list[Any]]:
+    """The ``COLUMNS`` of ``otel_logs`` for a batch of one tenant."""
     cols: list[list[Any]] = [[] for _ in COLUMNS]
     (ts, trace, span, flags, sev_text, sev_num, service, body, res_url, res_attrs, scope_url,
      scope_name, scope_version, scope_attrs, log_attrs, event, tenant_col, session, prompt,
      client, client_version, user_id, user_email, org, tool_use, model, event_time, sequence,
      input_tokens, output_tokens, cache_read, cache_creation, cost, cost_micros, duration,
-     prompt_length, status_code, success, content_hash) = cols  # fmt: skip
+     prompt_length, status_code, success, out_of_range) = cols  # fmt: skip
     resource_cache: dict[int, tuple[str, dict[str, str]]] = {}
     scope_cache: dict[int, dict[str, str]] = {}
-    context_cache: dict[tuple[int, int], bytes] = {}
     for r in records:
         log_attrs.append(stringify(r.attributes))  # decodes them all, once; derive reads them
         d: AgentEvent = r.derived
@@ -125,32 +120,32 @@ def columns(tenant: str, records: list[LogRecord]) -> tuple[list[list[Any]], Cou
         prompt_length.append(d.prompt_length)
         status_code.append(d.status_code)
         success.append(d.success)
-        if d.session_id and d.sequence >= 0:
-            content_hash.append(0)  # RecordId comes from the sender's numbering
-        else:
-            content_hash.append(content_key(r, context_cache))
-    emptied: Counter[str] = Counter()
+    flagged: dict[int, list[str]] = {}  # row -> the columns emptied in it
     for name, (low, high, empty) in _INT_RANGES.items():
-        _fit(cols[_INDEX[name]], low, high, empty, name, emptied)
-    _fit_times(records, ts, event_time, emptied)
-    for i, s in enumerate(sequence):  # an emptied sequence: identify by content instead
-        if s < 0 and session[i] and not content_hash[i]:
-            content_hash[i] = content_key(records[i], context_cache)
-    return cols, emptied
+        _fit(cols[_INDEX[name]], low, high, empty, name, flagged)
+    _fit_times(records, ts, event_time, flagged)
+    none: list[str] = []
+    out_of_range.extend(flagged.get(i, none) for i in range(len(records)))
+    return cols
 
 
-def _fit(col: list[int], low: int, high: int, empty: int, name: str, emptied: Counter[str]) -> None:
+def _fit(
+    col: list[int], low: int, high: int, empty: int, name: str, flagged: dict[int, list[str]]
+) -> None:
     """Empty the values of ``col`` outside ``[low, high]``, in place."""
     if not col or (low <= min(col) and max(col) <= high):
         return
     for i, value in enumerate(col):
         if not low <= value <= high:
             col[i] = empty
-            emptied[name] += 1
+            flagged.setdefault(i, []).append(name)
 
 
 def _fit_times(
-    records: list[LogRecord], ts: list[int], event_time: list[int], emptied: Counter[str]
+    records: list[LogRecord],
+    ts: list[int],
+    event_time: list[int],
+    flagged: dict[int, list[str]],
 ) -> None:
     """Times ``TimestampTime`` cannot hold fall back to the record's next time, else 0."""
     if ts and (min(ts) < 0 or max(ts) > TIME_MAX_NS):
@@ -158,35 +153,12 @@ def _fit_times(
             if not 0 <= value <= TIME_MAX_NS:
                 observed = records[i].observed_time_unix_nano
                 ts[i] = observed if 0 <= observed <= TIME_MAX_NS else 0
-                emptied["Timestamp"] += 1
+                flagged.setdefault(i, []).append("Timestamp")
     if event_time and (min(event_time) < 0 or max(event_time) > TIME_MAX_NS):
         for i, value in enumerate(event_time):
             if not 0 <= value <= TIME_MAX_NS:
                 event_time[i] = ts[i]
-                emptied["EventTime"] += 1
-
-
-def content_key(record: LogRecord, context_cache: dict[tuple[int, int], bytes]) -> int:
-    """A 64-bit hash of the whole record as sent, with its resource and scope."""
-    key = (id(record.resource), id(record.scope))
-    context = context_cache.get(key)
-    if context is None:
-        context = context_cache[key] = _context(record.resource, record.scope)
-    source = record.source if record.source is not None else otlp_proto.encode_record(record)
-    digest = hashlib.blake2b(context, digest_size=8)
-    digest.update(source)
-    return int.from_bytes(digest.digest(), "little") or 1
-
-
-def _context(resource: Resource, scope: Scope) -> bytes:
-    parts = (
-        resource.source if resource.source is not None else otlp_proto.encode_resource(resource),
-        resource.schema_url.encode(),
-        scope.source if scope.source is not None else otlp_proto.encode_scope(scope),
-        scope.schema_url.encode(),
-    )
-    # length-prefixed, so that no two different contexts join to the same bytes
-    return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+                flagged.setdefault(i, []).append("EventTime")
 
 
 def stringify(attributes: Attributes) -> dict[str, str]:

@@ -34,6 +34,7 @@ from datetime import timedelta
 
 import structlog
 
+from collector.clickhouse import ingest
 from collector.clickhouse.client import Store
 
 log = structlog.get_logger(__name__)
@@ -185,10 +186,21 @@ GROUP BY Tenant, SessionId, PromptId
 """
 
 
+#: the identity of a row without the sender's numbering, where the insert does not give one
+#: (rows stored before version 3, and the Python insert path): a hash of everything stored
+#: of it, which is everything it was sent with, as text
+_CONTENT_HASH_OF_STORED = (
+    "if(SessionId != '' AND Sequence >= 0, 0, cityHash64(Timestamp, TraceId, SpanId, "
+    "TraceFlags, SeverityText, SeverityNumber, Body, ResourceSchemaUrl, ResourceAttributes, "
+    "ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName))"
+)
+
+
 _RECORD_ID_V2 = (
     "RecordId UInt64 MATERIALIZED cityHash64(Tenant, SessionId, Sequence, EventName, EventTime),"
 )
-_RECORD_ID_V3 = """ContentHash UInt64,
+_RECORD_ID_V3 = f"""ValuesOutOfRange Array(LowCardinality(String)),
+    ContentHash UInt64 DEFAULT {_CONTENT_HASH_OF_STORED},
     RecordId UInt64 MATERIALIZED if(SessionId != '' AND Sequence >= 0,
         cityHash64(Tenant, SessionId, Sequence, EventName, EventTime),
         cityHash64(Tenant, ContentHash)),"""
@@ -200,13 +212,6 @@ _V2_COLUMNS = (
     "Client, ClientVersion, UserId, UserEmail, Org, ToolUseId, Model, EventTime, Sequence, "
     "InputTokens, OutputTokens, CacheReadTokens, CacheCreationTokens, CostUsd, CostMicros, "
     "DurationMs, PromptLength, StatusCode, Success"
-)
-#: the identity of a row stored before version 3 without the sender's numbering: a hash of
-#: everything stored of it (which is everything it was sent with, as text)
-_CONTENT_HASH_OF_STORED = (
-    "if(SessionId != '' AND Sequence >= 0, 0, cityHash64(Timestamp, TraceId, SpanId, "
-    "TraceFlags, SeverityText, SeverityNumber, Body, ResourceSchemaUrl, ResourceAttributes, "
-    "ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName))"
 )
 
 
@@ -228,8 +233,7 @@ def _record_identity(logs_ttl: str, events_ttl: str) -> Callable[[Store], None]:
             store.command("DROP TABLE IF EXISTS otel_logs_v3")
             store.command(_OTEL_LOGS_V3.format(ttl=logs_ttl))
             store.command(
-                f"INSERT INTO otel_logs_v3 ({_V2_COLUMNS}, ContentHash) "
-                f"SELECT {_V2_COLUMNS}, {_CONTENT_HASH_OF_STORED} FROM otel_logs"
+                f"INSERT INTO otel_logs_v3 ({_V2_COLUMNS}) SELECT {_V2_COLUMNS} FROM otel_logs"
             )
             _same_count(store, "otel_logs", "otel_logs_v3")
             store.command("DROP TABLE IF EXISTS otel_logs_before_v3")
@@ -241,6 +245,7 @@ def _record_identity(logs_ttl: str, events_ttl: str) -> Callable[[Store], None]:
             _SESSION_EVENTS.format(ttl=events_ttl).replace(
                 "EXISTS session_events (", "EXISTS session_events_v3 ("
             )
+            + f" SETTINGS {_COMPACT}"
         )
         store.command("INSERT INTO session_events_v3" + _SESSION_EVENTS_SELECT)
         store.command("DROP TABLE IF EXISTS session_events_before_v3")
@@ -252,10 +257,48 @@ def _record_identity(logs_ttl: str, events_ttl: str) -> Callable[[Store], None]:
             "CREATE MATERIALIZED VIEW IF NOT EXISTS session_events_mv TO session_events AS"
             + _SESSION_EVENTS_SELECT
         )
+        store.command(_VALUES_OUT_OF_RANGE)
+        store.command(_VALUES_OUT_OF_RANGE_MV)
+        if supports_ingest(store):
+            store.command(ingest.DDL)
+            store.command(ingest.view_sql())
         store.command("DROP TABLE IF EXISTS otel_logs_before_v3")
         store.command("DROP TABLE IF EXISTS session_events_before_v3")
 
     return apply
+
+
+_VALUES_OUT_OF_RANGE = """
+CREATE TABLE IF NOT EXISTS values_out_of_range (
+    Tenant LowCardinality(String),
+    Column LowCardinality(String),
+    Count UInt64
+) ENGINE = SummingMergeTree ORDER BY (Tenant, Column)
+"""
+_VALUES_OUT_OF_RANGE_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS values_out_of_range_mv TO values_out_of_range AS
+SELECT Tenant, arrayJoin(ValuesOutOfRange) AS Column, toUInt64(1) AS Count
+FROM otel_logs WHERE notEmpty(ValuesOutOfRange)
+"""
+
+
+def supports_ingest(store: Store) -> bool:
+    """Whether ClickHouse takes a Protobuf schema with the insert (``format_schema_source``),
+    which the fast insert path (:mod:`collector.clickhouse.ingest`) needs."""
+    rows = store.query(
+        "SELECT count() AS n FROM system.settings WHERE name = 'format_schema_source'"
+    )
+    return bool(rows[0]["n"])
+
+
+def has_ingest_view(store: Store) -> bool:
+    """Whether this store has the fast insert path's view (inserting into its ``Null``
+    table without the view would keep nothing)."""
+    rows = store.query(
+        "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() "
+        "AND name = 'otel_logs_ingest_mv'"
+    )
+    return bool(rows[0]["n"])
 
 
 def _has_column(store: Store, table: str, column: str) -> bool:
@@ -305,6 +348,14 @@ _OTEL_LOGS_V3 = _OTEL_LOGS.replace("EXISTS otel_logs (", "EXISTS otel_logs_v3 ("
     _RECORD_ID_V2, _RECORD_ID_V3
 )
 assert "ContentHash" in _OTEL_LOGS_V3 and "otel_logs_v3" in _OTEL_LOGS_V3
+# Parts up to 128 MiB are written compact (one file): an insert of a few thousand records
+# otherwise creates ~175 files, which costs more than everything else it does.
+_COMPACT = "min_bytes_for_wide_part = 134217728"
+_OTEL_LOGS_V3 = _OTEL_LOGS_V3.replace(
+    "SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1",
+    f"SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, {_COMPACT}",
+)
+assert _COMPACT in _OTEL_LOGS_V3
 
 
 def current_version(store: Store) -> int:

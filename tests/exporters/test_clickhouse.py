@@ -178,9 +178,9 @@ async def old_store(store_endpoint: dict[str, Any], version: int, batches: list[
     try:
         await old.call(migrate, old, None, version)
         for batch in batches:
-            cols, _ = rows.columns(batch.tenant, batch.records)
-            # ContentHash is the last column, new in version 3
-            assert rows.COLUMNS[-1] == "ContentHash"
+            cols = rows.columns(batch.tenant, batch.records)
+            # ValuesOutOfRange is the last column, new in version 3
+            assert rows.COLUMNS[-1] == "ValuesOutOfRange"
             await old.call(old.insert, "otel_logs", cols[:-1], rows.COLUMNS[:-1])
         assert await old.call(current_version, old) == version
     finally:

@@ -1,0 +1,393 @@
+"""The fast insert path: ClickHouse parses OTLP itself and derives every column in C++.
+
+A batch goes to ClickHouse as one serialized ``ExportLogsServiceRequest`` (the records'
+protobuf bytes as they came, copied, not rebuilt) followed by one more field, the tenant
+(field 15, which OTLP does not use). ClickHouse reads it with its ``Protobuf`` input format
+and the schema :data:`SCHEMA` (passed with the insert, ``format_schema_source = 'string'``,
+so a ClickHouse server needs no file) into ``otel_logs_ingest``, a ``Null`` table: nothing is
+kept there. Its materialized view ``otel_logs_ingest_mv`` flattens resources, scopes and
+records (``ARRAY JOIN``) and computes every column of ``otel_logs`` exactly as
+:mod:`collector.clickhouse.rows` does in Python, whose rules it follows:
+
+- attribute maps hold strings: strings as they are, booleans ``true``/``false``, numbers in
+  ClickHouse's text form, bytes as base64, arrays and maps as JSON (arrays and maps nested
+  deeper than one level inside them are kept as the base64 of their OTLP protobuf encoding);
+- the session fields are parsed leniently from the attributes (``"19"`` and ``19``);
+- a value its column cannot hold is stored empty, and the row's ``ValuesOutOfRange`` names
+  the columns that were emptied;
+- ``ContentHash`` (the identity of records the sender does not number) is a hash of the
+  whole parsed record, its resource and its scope, types of values included.
+
+Python does no work per record on this path, apart from copying its bytes. It needs a
+ClickHouse that has ``format_schema_source`` (25.x and later, and chDB); the exporter falls
+back to building columns in Python (:mod:`collector.clickhouse.rows`) otherwise.
+"""
+
+from __future__ import annotations
+
+from collector import otlp_proto
+from collector.records import LogBatch
+
+TABLE = "otel_logs_ingest"
+FORMAT = "ProtobufSingle"
+MESSAGE = "Batch"
+#: OTLP's logs messages as far as ClickHouse needs them: the same field numbers, AnyValue's
+#: arrays and maps unrolled two levels (ClickHouse has no recursive types), the deeper ones
+#: as bytes; and the batch's tenant in field 15
+SCHEMA = """syntax = "proto3";
+message AnyValue2 {
+  oneof kind { string string_value = 1; bool bool_value = 2; int64 int_value = 3;
+    double double_value = 4; bytes array_value = 5; bytes kvlist_value = 6;
+    bytes bytes_value = 7; }
+}
+message KeyValue2 { string key = 1; AnyValue2 value = 2; }
+message ArrayValue { repeated AnyValue2 values = 1; }
+message KeyValueList { repeated KeyValue2 values = 1; }
+message AnyValue {
+  oneof kind { string string_value = 1; bool bool_value = 2; int64 int_value = 3;
+    double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6;
+    bytes bytes_value = 7; }
+}
+message KeyValue { string key = 1; AnyValue value = 2; }
+message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
+message InstrumentationScope { string name = 1; string version = 2;
+  repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
+message LogRecord {
+  fixed64 time_unix_nano = 1; fixed64 observed_time_unix_nano = 11;
+  int32 severity_number = 2; string severity_text = 3; AnyValue body = 5;
+  repeated KeyValue attributes = 6; uint32 dropped_attributes_count = 7; fixed32 flags = 8;
+  bytes trace_id = 9; bytes span_id = 10; string event_name = 12;
+}
+message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2;
+  string schema_url = 3; }
+message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2;
+  string schema_url = 3; }
+message Batch { repeated ResourceLogs resource_logs = 1; string tenant = 15; }
+"""
+SETTINGS = {
+    "format_schema_source": "string",
+    "format_schema": SCHEMA,
+    "format_schema_message_name": MESSAGE,
+    "input_format_protobuf_oneof_presence": 1,
+}
+
+_KIND = (
+    "Enum8('none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3, "
+    "'double_value' = 4, 'array_value' = 5, 'kvlist_value' = 6, 'bytes_value' = 7)"
+)
+_SCALARS = "string_value String, bool_value Bool, int_value Int64, double_value Float64"
+_ANY2 = (
+    f"Tuple({_SCALARS}, array_value String, kvlist_value String, bytes_value String, kind {_KIND})"
+)
+_ANY = (
+    f"Tuple({_SCALARS}, array_value Tuple(values Array({_ANY2})), "
+    f"kvlist_value Tuple(values Array(Tuple(key String, value {_ANY2}))), "
+    f"bytes_value String, kind {_KIND})"
+)
+_KVS = f"Array(Tuple(key String, value {_ANY}))"
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    tenant String,
+    resource_logs Array(Tuple(
+        resource Tuple(attributes {_KVS}, dropped_attributes_count UInt32),
+        scope_logs Array(Tuple(
+            scope Tuple(name String, version String, attributes {_KVS},
+                        dropped_attributes_count UInt32),
+            log_records Array(Tuple(
+                time_unix_nano UInt64, observed_time_unix_nano UInt64, severity_number Int32,
+                severity_text String, body {_ANY}, attributes {_KVS},
+                dropped_attributes_count UInt32, flags UInt32, trace_id String,
+                span_id String, event_name String)),
+            schema_url String)),
+        schema_url String))
+) ENGINE = Null
+"""
+
+TIME_MAX_NS = (2**32 - 1) * 1_000_000_000 + 999_999_999
+UINT64_MAX = 2**64 - 1
+INT64_MAX = 2**63 - 1
+INT32_MAX = 2**31 - 1
+
+
+def _json2(v: str) -> str:
+    """A level-two value (scalars; deeper arrays and maps as base64 protobuf) as JSON."""
+    return (
+        f"multiIf({v}.kind = 1, toJSONString({v}.string_value), "
+        f"{v}.kind = 2, if({v}.bool_value, 'true', 'false'), "
+        f"{v}.kind = 3, toString({v}.int_value), "
+        f"{v}.kind = 4, if(isFinite({v}.double_value), "
+        f"toString({v}.double_value), 'null'), "
+        f"{v}.kind = 7, toJSONString(base64Encode({v}.bytes_value)), "
+        f"{v}.kind = 5, toJSONString(base64Encode({v}.array_value)), "
+        f"{v}.kind = 6, toJSONString(base64Encode({v}.kvlist_value)), 'null')"
+    )
+
+
+def _text(v: str) -> str:
+    """A value as the text an attribute map holds (``rows.as_string``)."""
+    array = (
+        f"concat('[', arrayStringConcat(arrayMap(e -> {_json2('e')}, "
+        f"{v}.array_value.values), ','), ']')"
+    )
+    kvlist = (
+        f"concat('{{', arrayStringConcat(arrayMap(e -> concat(toJSONString(e.key), ':', "
+        f"{_json2('e.value')}), {v}.kvlist_value.values), ','), '}}')"
+    )
+    return (
+        f"multiIf({v}.kind = 1, {v}.string_value, "
+        f"{v}.kind = 2, if({v}.bool_value, 'true', 'false'), "
+        f"{v}.kind = 3, toString({v}.int_value), "
+        f"{v}.kind = 4, toString({v}.double_value), "
+        f"{v}.kind = 7, base64Encode({v}.bytes_value), "
+        f"{v}.kind = 5, {array}, "
+        f"{v}.kind = 6, {kvlist}, '')"
+    )
+
+
+def _map(kvs: str) -> str:
+    keys = f"arrayMap(kv -> kv.key, {kvs})"
+    return f"mapFromArrays({keys}, arrayMap(kv -> {_text('kv.value')}, {kvs}))"
+
+
+def _scalar_text(v: str) -> str:
+    """``agent_events._text``: text of a string, boolean or number; '' for anything else."""
+    return (
+        f"multiIf({v}.kind = 1, {v}.string_value, "
+        f"{v}.kind = 2, if({v}.bool_value, 'true', 'false'), "
+        f"{v}.kind = 3, toString({v}.int_value), "
+        f"{v}.kind = 4, toString({v}.double_value), '')"
+    )
+
+
+#: attributes read as text (``agent_events._text``): what the text columns come from
+_TEXT_KEYS = (
+    "session.id", "prompt.id", "tool_use_id", "user.id", "user.email", "organization.id",
+    "app.version", "model",
+)  # fmt: skip
+_RESOURCE_KEYS = ("service.name", "service.version", "user.email", "organization.id")
+#: integer columns: (column, attribute, lowest, highest, empty, ClickHouse type)
+_INTS = (
+    ("Sequence", "event.sequence", -(2**63), INT64_MAX, -1, "Int64"),
+    ("InputTokens", "input_tokens", 0, UINT64_MAX, 0, "UInt64"),
+    ("OutputTokens", "output_tokens", 0, UINT64_MAX, 0, "UInt64"),
+    ("CacheReadTokens", "cache_read_tokens", 0, UINT64_MAX, 0, "UInt64"),
+    ("CacheCreationTokens", "cache_creation_tokens", 0, UINT64_MAX, 0, "UInt64"),
+    ("PromptLength", "prompt_length", 0, UINT64_MAX, 0, "UInt64"),
+    ("StatusCode", "status_code", -(2**31), INT32_MAX, 0, "Int32"),
+)
+#: attributes read as numbers; the first ones are the integer columns'
+_NUM_KEYS = (*(key for _c, key, *_r in _INTS), "cost_usd_micros", "cost_usd", "duration_ms")
+#: attributes whose kind matters
+_OTHER_KEYS = ("event.name", "event.timestamp", "success")
+_BIG = "toInt256('1' || repeat('0', 75))"
+
+
+def _num(key: str) -> int:
+    """1-based index of a numeric attribute in the step's arrays."""
+    return _NUM_KEYS.index(key) + 1
+
+
+def _txt(key: str) -> str:
+    return f"texts[{_TEXT_KEYS.index(key) + 1}]"
+
+
+def _res(key: str) -> str:
+    return f"res_texts[{_RESOURCE_KEYS.index(key) + 1}]"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _or(first: str, second: str) -> str:
+    return f"if({first} != '', {first}, {second})"
+
+
+def _event_time(v: str) -> str:
+    """``agent_events._event_time``: an ISO 8601 string with a zone, in ns; 0 otherwise.
+    Beyond what DateTime64(9) parses (1900 to 2262) it is -1: out of range."""
+    s = f"{v}.string_value"
+    parsed = f"parseDateTime64BestEffortOrNull({s}, 9, 'UTC')"
+    wide = f"parseDateTime64BestEffortOrNull({s}, 0, 'UTC')"
+    return (
+        f"if({v}.kind = 1 AND match({s}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)$'), "
+        f"ifNull(toInt64(toUnixTimestamp64Nano({parsed})), if(isNull({wide}), 0, -1)), 0)"
+    )
+
+
+def view_sql() -> str:
+    """``CREATE MATERIALIZED VIEW otel_logs_ingest_mv TO otel_logs``: every column.
+
+    ClickHouse analyses a view's query on every insert, at a cost that grows with the number
+    of expressions in it, so the query is written in steps that each name what the next one
+    reads, and work that repeats per attribute is one lambda over an array (analysed once):
+    the records flattened, attributes looked up and rendered; their text and numeric forms;
+    the numbers parsed; the columns, with what does not fit emptied."""
+    attr_map = (
+        "mapFromArrays(arrayMap(kv -> kv.key, lr.attributes), "
+        "arrayMap(kv -> kv.value, lr.attributes))"
+    )
+    res_map = (
+        "mapFromArrays(arrayMap(kv -> kv.key, rl.resource.attributes), "
+        "arrayMap(kv -> kv.value, rl.resource.attributes))"
+    )
+    keys = ", ".join(f"'{k}'" for k in (*_TEXT_KEYS, *_NUM_KEYS, *_OTHER_KEYS))
+    res_keys = ", ".join(f"'{k}'" for k in _RESOURCE_KEYS)
+    n_text, n_num = len(_TEXT_KEYS), len(_NUM_KEYS)
+    flat = (
+        "SELECT tenant, lr.time_unix_nano AS time, lr.observed_time_unix_nano AS observed, "
+        "lr.severity_number AS severity_number, lr.severity_text AS severity_text, "
+        "lr.flags AS flags, lr.trace_id AS trace_id, lr.span_id AS span_id, "
+        "lr.event_name AS event_name, lr.body.kind = 1 AS body_is_text, "
+        "lr.body.string_value AS body_string, rl.schema_url AS resource_schema_url, "
+        "sl.scope.name AS scope_name, sl.scope.version AS scope_version, "
+        "sl.schema_url AS scope_schema_url, "
+        "cityHash64(rl.resource, rl.schema_url, sl.scope, sl.schema_url, lr) AS content, "
+        f"arrayMap(kvs -> {_map('kvs')}, [lr.attributes, rl.resource.attributes, "
+        f"sl.scope.attributes, CAST([tuple('', lr.body)], {_quoted(_KVS)})]) AS maps, "
+        f"arrayMap(k -> m[k], [{keys}]) AS looked, "
+        f"arrayMap(k -> rm[k], [{res_keys}]) AS res_looked "
+        f"FROM (SELECT tenant, rl, sl, lr, {attr_map} AS m, {res_map} AS rm FROM {TABLE} "
+        "ARRAY JOIN resource_logs AS rl ARRAY JOIN rl.scope_logs AS sl "
+        "ARRAY JOIN sl.log_records AS lr)"
+    )
+    scalar_text = (
+        "multiIf(v.kind = 1, v.string_value, v.kind = 2, if(v.bool_value, 'true', 'false'), "
+        "v.kind = 3, toString(v.int_value), v.kind = 4, toString(v.double_value), '')"
+    )
+    number_text = (
+        "multiIf(v.kind = 1, trimBoth(v.string_value), "
+        "v.kind = 2, toString(toUInt8(v.bool_value)), v.kind = 3, toString(v.int_value), "
+        "v.kind = 4, toString(v.double_value), '')"
+    )
+    texts = (
+        f"SELECT *, arrayMap(v -> {scalar_text}, arraySlice(looked, 1, {n_text})) AS texts, "
+        f"arrayMap(v -> {scalar_text}, res_looked) AS res_texts, "
+        f"arrayMap(v -> {number_text}, arraySlice(looked, {n_text + 1}, {n_num})) AS numbers, "
+        f"looked[{n_text + n_num + 1}] AS event_attr, looked[{n_text + n_num + 2}] AS ts_attr, "
+        f"looked[{n_text + n_num + 3}] AS success "
+        f"FROM ({flat})"
+    )
+    parsed = (
+        "SELECT *, arrayMap(n -> toInt256OrNull(n), numbers) AS as_int, "
+        "arrayMap(n -> toFloat64OrNull(n), numbers) AS as_float, "
+        f"{_event_time('ts_attr')} AS event_ns, "
+        "if(time != 0, time, observed) AS ts_raw "
+        f"FROM ({texts})"
+    )
+    # agent_events._int: the integer, else a finite float truncated (beyond 1e75: 1e75), else
+    # NULL; agent_events._float: a finite float, else 0
+    ints = (
+        "arrayMap((i, f) -> if(isNotNull(i), i, if(isFinite(ifNull(f, nan)), "
+        f"if(abs(f) < 1e75, toInt256(trunc(f)), if(f > 0, {_BIG}, -{_BIG})), NULL)), "
+        "as_int, as_float)"
+    )
+    floats = "arrayMap(f -> if(isFinite(ifNull(f, nan)), f, 0), as_float)"
+    lows = ", ".join(str(low) for _c, _k, low, *_r in _INTS)
+    highs = ", ".join(str(high) for _c, _k, _l, high, *_r in _INTS)
+    empties = ", ".join(str(empty) for *_f, empty, _t in _INTS)
+    micros = _num("cost_usd_micros")
+    cost = _num("cost_usd")
+    ts = f"if(ts_raw <= {TIME_MAX_NS}, ts_raw, if(observed <= {TIME_MAX_NS}, observed, 0))"
+    et_raw = f"if(event_ns != 0, event_ns, toInt64(least(ts_raw, {INT64_MAX})))"
+    fitted = (
+        f"SELECT *, {ints} AS int_values, {floats} AS float_values, "
+        f"arraySlice(int_values, 1, {len(_INTS)}) AS column_ints, "
+        f"arrayMap((x, lo, hi, e) -> if(isNotNull(x) AND x BETWEEN lo AND hi, x, e), "
+        f"column_ints, [{lows}], [{highs}], [{empties}]) AS fitted_ints, "
+        f"arrayMap((x, lo, hi) -> isNotNull(x) AND NOT (x BETWEEN lo AND hi), "
+        f"column_ints, [{lows}], [{highs}]) AS ints_out, "
+        f"if(ifNull(int_values[{micros}], 0) != 0, int_values[{micros}], "
+        f"if(abs(float_values[{cost}] * 1000000) < 1e75, "
+        f"toInt256(round(float_values[{cost}] * 1000000)), {_BIG})) AS micros_raw, "
+        f"{ts} AS ts_fit, {et_raw} AS et_raw "
+        f"FROM ({parsed})"
+    )
+    event_full = (
+        "multiIf(event_name != '', event_name, body_is_text AND "
+        "startsWith(body_string, 'claude_code.'), body_string, "
+        "event_attr.kind = 1, event_attr.string_value, '')"
+    )
+    success = (
+        "toInt8(multiIf(success.kind = 2, toInt8(success.bool_value), "
+        "success.kind = 3, toInt8(success.int_value != 0), "
+        "success.kind = 4, toInt8(success.double_value != 0), "
+        "success.kind = 1 AND lower(trimBoth(success.string_value)) IN ('true', '1', 'yes'), 1, "
+        "success.kind = 1 AND lower(trimBoth(success.string_value)) IN ('false', '0', 'no'), 0, "
+        "-1))"
+    )
+    et_fits = f"et_raw BETWEEN 0 AND {TIME_MAX_NS}"
+    micros_fits = f"micros_raw BETWEEN {-(2**63)} AND {INT64_MAX}"
+    int_names = ", ".join(f"'{c}'" for c, *_r in _INTS)
+    cols = [
+        "fromUnixTimestamp64Nano(toInt64(ts_fit)) AS Timestamp",
+        "lower(hex(trace_id)) AS TraceId",
+        "lower(hex(span_id)) AS SpanId",
+        "toUInt8(bitAnd(flags, 255)) AS TraceFlags",
+        "severity_text AS SeverityText",
+        "toUInt8(if(severity_number BETWEEN 0 AND 255, severity_number, 0)) AS SeverityNumber",
+        "maps[2]['service.name'] AS ServiceName",
+        "maps[4][''] AS Body",
+        "resource_schema_url AS ResourceSchemaUrl",
+        "maps[2] AS ResourceAttributes",
+        "scope_schema_url AS ScopeSchemaUrl",
+        "scope_name AS ScopeName",
+        "scope_version AS ScopeVersion",
+        "maps[3] AS ScopeAttributes",
+        "maps[1] AS LogAttributes",
+        f"if(startsWith({event_full}, 'claude_code.'), substring({event_full}, 13), "
+        f"{event_full}) AS EventName",
+        "tenant AS Tenant",
+        f"{_txt('session.id')} AS SessionId",
+        f"{_txt('prompt.id')} AS PromptId",
+        f"transform({_res('service.name')}, ['claude-code', 'claude-code-desktop', 'cowork'], "
+        f"['Claude Code', 'Claude Code Desktop', 'Claude Cowork'], {_res('service.name')}) "
+        "AS Client",
+        f"{_or(_res('service.version'), _txt('app.version'))} AS ClientVersion",
+        f"{_txt('user.id')} AS UserId",
+        f"{_or(_txt('user.email'), _res('user.email'))} AS UserEmail",
+        f"{_or(_txt('organization.id'), _res('organization.id'))} AS Org",
+        f"{_txt('tool_use_id')} AS ToolUseId",
+        f"{_txt('model')} AS Model",
+        f"fromUnixTimestamp64Nano(toInt64(if({et_fits}, et_raw, ts_fit))) AS EventTime",
+        f"float_values[{cost}] AS CostUsd",
+        f"toInt64(if({micros_fits}, micros_raw, 0)) AS CostMicros",
+        f"float_values[{_num('duration_ms')}] AS DurationMs",
+        f"{success} AS Success",
+    ]
+    cols += [
+        f"to{ch_type}(fitted_ints[{i + 1}]) AS {column}"
+        for i, (column, _k, _l, _h, _e, ch_type) in enumerate(_INTS)
+    ]
+    cols.append(
+        f"arrayConcat(arrayFilter((n, o) -> o, [{int_names}], ints_out), "
+        f"if(ts_raw > {TIME_MAX_NS}, ['Timestamp'], []), if({et_fits}, [], ['EventTime']), "
+        "if(severity_number BETWEEN 0 AND 255, [], ['SeverityNumber']), "
+        f"if({micros_fits}, [], ['CostMicros'])) AS ValuesOutOfRange"
+    )
+    cols.append(
+        f"if({_txt('session.id')} != '' AND looked[{n_text + 1}].kind != 0 "
+        "AND Sequence >= 0, 0, if(content = 0, 1, content)) AS ContentHash"
+    )
+    return (
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS otel_logs_ingest_mv TO otel_logs AS "
+        f"SELECT {', '.join(cols)} FROM ({fitted})"
+    )
+
+
+def payload(batch: LogBatch) -> bytes:
+    """The batch as one ``Batch`` message: its OTLP request, then its tenant."""
+    tenant = batch.tenant.encode()
+    return otlp_proto.encode_request(batch) + b"\x7a" + _varint(len(tenant)) + tenant
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
