@@ -38,6 +38,7 @@ from pydantic import Field
 from collector import metrics
 from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
 from collector.clickhouse import rows as row_columns
+from collector.clickhouse.client import schema_file
 from collector.clickhouse.errors import DataRefused, code_of, is_data_error
 from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.component import ComponentID, Factory, Host, Kind
@@ -90,6 +91,7 @@ class ClickHouseExporter:
         self._connector: asyncio.Task[None] | None = None
         #: the fast insert path (ClickHouse parses the records' protobuf), when the store has it
         self._ingest = False
+        self._ingest_settings: dict[str, object] = {}
         self.inserted_records = 0
         self.last_insert_seconds = 0.0
         self._insert_seconds = metrics.clickhouse_insert_seconds.labels(str(component_id))
@@ -128,6 +130,9 @@ class ClickHouseExporter:
             await store.call(store.close)
             raise
         self._ingest = await store.call(has_ingest_view, store)
+        self._ingest_settings = ingest.insert_settings(
+            schema_file(self.config.chdb_path) if self.config.embedded else None
+        )
         self._out_of_range = await store.call(_out_of_range_counts, store)
         self.store = store
         self._poller = asyncio.create_task(self._poll(), name=f"{self.id}-out-of-range")
@@ -250,7 +255,7 @@ class ClickHouseExporter:
                     payload = ingest.payload(LogBatch(tenant, records))
                     await store.call(
                         store.insert_raw, ingest.TABLE, payload, ingest.FORMAT,
-                        {**ingest.SETTINGS, **settings},
+                        {**self._ingest_settings, **settings},
                     )  # fmt: skip
                 else:
                     cols = row_columns.columns(tenant, records)

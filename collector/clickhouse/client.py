@@ -11,11 +11,13 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from collector.clickhouse import ingest
 from collector.clickhouse.settings import ClickHouseSettings
 
 P = ParamSpec("P")
@@ -60,7 +62,7 @@ class Store:
                 if not _CHDB_OPEN.get(str(s.chdb_path)) and _held_elsewhere(s.chdb_path):
                     raise StoreLocked(f"the store {s.chdb_path} is in use by another process")
                 try:
-                    client = clickhouse_connect.get_client(interface="chdb", path=str(s.chdb_path))
+                    client = _chdb_client(s.chdb_path)
                 except Exception as exc:
                     if "lock" in str(exc).lower() or "EmbeddedServer" in str(exc):
                         raise StoreLocked(
@@ -70,9 +72,7 @@ class Store:
                 if s.database != "default":
                     client.command(f"CREATE DATABASE IF NOT EXISTS {s.database}")
                     client.close()
-                    client = clickhouse_connect.get_client(
-                        interface="chdb", path=str(s.chdb_path), database=s.database
-                    )
+                    client = _chdb_client(s.chdb_path, s.database)
             else:
                 client = clickhouse_connect.get_client(
                     dsn=s.endpoint,
@@ -129,6 +129,24 @@ class Store:
                     key = str(self.settings.chdb_path)
                     _CHDB_OPEN[key] = max(0, _CHDB_OPEN.get(key, 0) - 1)
         self._executor.shutdown(wait=False)
+
+
+def _chdb_client(path: Path, database: str | None = None) -> Client:
+    """An embedded store, with the fast insert path's Protobuf schema file in its folder."""
+    schema = schema_file(path)
+    if not schema.exists() or schema.read_text() != ingest.SCHEMA:
+        schema.parent.mkdir(parents=True, exist_ok=True)
+        tmp = schema.with_suffix(".tmp")
+        tmp.write_text(ingest.SCHEMA)
+        tmp.replace(schema)
+    if database:
+        return clickhouse_connect.get_client(interface="chdb", path=str(path), database=database)
+    return clickhouse_connect.get_client(interface="chdb", path=str(path))
+
+
+def schema_file(path: Path) -> Path:
+    """Where an embedded store keeps the fast insert path's schema."""
+    return path / "format_schemas" / ingest.SCHEMA_FILE
 
 
 def _held_elsewhere(path: os.PathLike[str]) -> bool:

@@ -18,12 +18,16 @@ records (``ARRAY JOIN``) and computes every column of ``otel_logs`` exactly as
 - ``ContentHash`` (the identity of records the sender does not number) is a hash of the
   whole parsed record, its resource and its scope, types of values included.
 
+(Embedded chDB reads the same schema from a file in the store, :data:`SCHEMA_FILE`.)
+
 Python does no work per record on this path, apart from copying its bytes. It needs a
 ClickHouse that has ``format_schema_source`` (25.x and later, and chDB); the exporter falls
 back to building columns in Python (:mod:`collector.clickhouse.rows`) otherwise.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from collector import otlp_proto
 from collector.records import LogBatch
@@ -64,12 +68,24 @@ message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2;
   string schema_url = 3; }
 message Batch { repeated ResourceLogs resource_logs = 1; string tenant = 15; }
 """
-SETTINGS = {
-    "format_schema_source": "string",
-    "format_schema": SCHEMA,
-    "format_schema_message_name": MESSAGE,
-    "input_format_protobuf_oneof_presence": 1,
-}
+#: the schema file an embedded store keeps in its ``format_schemas`` folder
+SCHEMA_FILE = "session_collector_otlp_logs_v1.proto"
+_ONEOF = {"input_format_protobuf_oneof_presence": 1}
+
+
+def insert_settings(schema_file: Path | None) -> dict[str, object]:
+    """The settings of an insert into :data:`TABLE`: a ClickHouse server gets the schema
+    with the insert; embedded chDB reads the store's schema file (given a schema, it would
+    write it to a ``__cache__`` folder in the process's working folder)."""
+    if schema_file is not None:
+        return {"format_schema": f"{schema_file}:{MESSAGE}", **_ONEOF}
+    return {
+        "format_schema_source": "string",
+        "format_schema": SCHEMA,
+        "format_schema_message_name": MESSAGE,
+        **_ONEOF,
+    }
+
 
 _KIND = (
     "Enum8('none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3, "

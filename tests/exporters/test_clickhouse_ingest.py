@@ -15,11 +15,12 @@ import pytest
 
 from collector import otlp_json, otlp_proto
 from collector.clickhouse import ClickHouseSettings, Store, ingest, rows
+from collector.clickhouse.client import schema_file
 from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.records import LogBatch, LogRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import loadgen  # noqa: E402
+import loadgen
 
 
 @pytest.fixture
@@ -28,6 +29,11 @@ def store(store_endpoint: dict[str, Any]) -> Iterator[Store]:
     migrate(s)
     yield s
     s.close()
+
+
+def settings(store: Store) -> dict[str, object]:
+    embedded = store.settings.embedded
+    return ingest.insert_settings(schema_file(store.settings.chdb_path) if embedded else None)
 
 
 def rec(attrs: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -126,7 +132,7 @@ def test_protobuf_and_python_insert_paths_store_the_same_rows(store: Store) -> N
     for records in batches():
         store.insert("otel_logs", rows.columns("python", records), rows.COLUMNS)
         payload = ingest.payload(LogBatch("protobuf", records))
-        store.insert_raw(ingest.TABLE, payload, ingest.FORMAT, ingest.SETTINGS)
+        store.insert_raw(ingest.TABLE, payload, ingest.FORMAT, settings(store))
     python, protobuf = stored(store, "python"), stored(store, "protobuf")
     assert len(python) == len(protobuf) == 500 + len(ODD)
     differences = [
@@ -148,10 +154,9 @@ def test_the_protobuf_path_names_the_columns_it_emptied(store: Store) -> None:
     """Out-of-range values are stored empty and the row says which columns were emptied."""
     odd = otlp_json.decode_request(orjson.dumps(ODD_EXPORT))
     store.insert_raw(ingest.TABLE, ingest.payload(LogBatch("t", odd)), ingest.FORMAT,
-                     ingest.SETTINGS)  # fmt: skip
+                     settings(store))  # fmt: skip
     out = store.query(
-        "SELECT arrayJoin(ValuesOutOfRange) AS c, count() AS n FROM otel_logs GROUP BY c "
-        "ORDER BY c"
+        "SELECT arrayJoin(ValuesOutOfRange) AS c, count() AS n FROM otel_logs GROUP BY c ORDER BY c"
     )
     assert {r["c"]: r["n"] for r in out} == {
         "CostMicros": 2, "EventTime": 4, "InputTokens": 1, "PromptLength": 1,
