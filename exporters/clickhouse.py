@@ -41,6 +41,7 @@ from collector.clickhouse import rows as row_columns
 from collector.clickhouse.client import schema_file
 from collector.clickhouse.errors import DataRefused, code_of, is_data_error
 from collector.clickhouse.schema import has_ingest_view, migrate
+from collector.clickhouse.writer import RefusedTogether, Writer
 from collector.component import ComponentID, Factory, Host, Kind
 from collector.errors import PartialRejection, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
@@ -51,6 +52,8 @@ TYPE = "clickhouse"
 #: ReplacingMergeTree does not collapse a batch's copies at insert (merges and FINAL do):
 #: that work costs more than the rest of an insert
 INSERT_SETTINGS = {"optimize_on_insert": 0}
+#: the most records one insert of the fast path holds when it gathers batches
+MAX_INSERT_RECORDS = 50_000
 #: seconds between two reads of the store's count of values stored empty
 OUT_OF_RANGE_POLL = 10.0
 log = structlog.get_logger(__name__)
@@ -92,6 +95,7 @@ class ClickHouseExporter:
         #: the fast insert path (ClickHouse parses the records' protobuf), when the store has it
         self._ingest = False
         self._ingest_settings: dict[str, object] = {}
+        self._writer = Writer(self._insert_batches, MAX_INSERT_RECORDS)
         self.inserted_records = 0
         self.last_insert_seconds = 0.0
         self._insert_seconds = metrics.clickhouse_insert_seconds.labels(str(component_id))
@@ -243,8 +247,26 @@ class ClickHouseExporter:
         return refused
 
     async def _insert(self, store: Store, tenant: str, records: list[LogRecord]) -> None:
-        """One INSERT into ``otel_logs``: :class:`DataRefused` when the data is at fault,
-        :class:`RetryableError` otherwise."""
+        """Store ``records``: :class:`DataRefused` when the data is at fault,
+        :class:`RetryableError` otherwise. On the fast path the insert may hold other
+        batches that arrived meanwhile (:class:`~collector.clickhouse.writer.Writer`)."""
+        batch = LogBatch(tenant, records)
+        if not self._ingest:
+            await self._timed(store, [batch])
+            return
+        try:
+            await self._writer.write(batch)
+        except RefusedTogether:
+            await self._timed(store, [batch])
+
+    async def _insert_batches(self, batches: list[LogBatch]) -> None:
+        store = self.store
+        if store is None:
+            raise RetryableError("not connected to ClickHouse", component=str(self.id))
+        await self._timed(store, batches)
+
+    async def _timed(self, store: Store, batches: list[LogBatch]) -> None:
+        """One INSERT of ``batches``, within ``timeout``, its errors classified."""
         settings = dict(INSERT_SETTINGS)
         if self.config.async_insert:
             settings.update(async_insert=1, wait_for_async_insert=1)
@@ -252,13 +274,14 @@ class ClickHouseExporter:
         try:
             async with asyncio.timeout(self.config.timeout.total_seconds()):
                 if self._ingest:
-                    payload = ingest.payload(LogBatch(tenant, records))
+                    data = ingest.payload(batches)
                     await store.call(
-                        store.insert_raw, ingest.TABLE, payload, ingest.FORMAT,
+                        store.insert_raw, ingest.TABLE, data, ingest.FORMAT,
                         {**self._ingest_settings, **settings},
                     )  # fmt: skip
                 else:
-                    cols = row_columns.columns(tenant, records)
+                    (batch,) = batches
+                    cols = row_columns.columns(batch.tenant, batch.records)
                     await store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, settings)
         except Exception as exc:
             if is_data_error(exc):
@@ -266,7 +289,7 @@ class ClickHouseExporter:
             raise RetryableError(
                 f"ClickHouse insert failed: {str(exc)[:200]}", component=str(self.id)
             ) from exc
-        self.inserted_records += len(records)
+        self.inserted_records += sum(len(b) for b in batches)
         self.last_insert_seconds = time.monotonic() - started
         self._insert_seconds.observe(self.last_insert_seconds)
 

@@ -2,10 +2,10 @@
 
 A batch goes to ClickHouse as one serialized ``ExportLogsServiceRequest`` (the records'
 protobuf bytes as they came, copied, not rebuilt) followed by one more field, the tenant
-(field 15, which OTLP does not use). ClickHouse reads it with its ``Protobuf`` input format
-and the schema :data:`SCHEMA` (passed with the insert, ``format_schema_source = 'string'``,
-so a ClickHouse server needs no file) into ``otel_logs_ingest``, a ``Null`` table: nothing is
-kept there. Its materialized view ``otel_logs_ingest_mv`` flattens resources, scopes and
+(field 15, which OTLP does not use); one insert may hold several such messages. ClickHouse
+reads them with its ``Protobuf`` input format and the schema :data:`SCHEMA` into
+``otel_logs_ingest``, a ``Null`` table: nothing is kept there. Its materialized view
+``otel_logs_ingest_mv`` flattens resources, scopes and
 records (``ARRAY JOIN``) and computes every column of ``otel_logs`` exactly as
 :mod:`collector.clickhouse.rows` does in Python, whose rules it follows:
 
@@ -33,7 +33,8 @@ from collector import otlp_proto
 from collector.records import LogBatch
 
 TABLE = "otel_logs_ingest"
-FORMAT = "ProtobufSingle"
+#: length-delimited ``Batch`` messages: several batches (of any tenants) in one insert
+FORMAT = "Protobuf"
 MESSAGE = "Batch"
 #: OTLP's logs messages as far as ClickHouse needs them: the same field numbers, AnyValue's
 #: arrays and maps unrolled two levels (ClickHouse has no recursive types), the deeper ones
@@ -391,10 +392,16 @@ def view_sql() -> str:
     )
 
 
-def payload(batch: LogBatch) -> bytes:
-    """The batch as one ``Batch`` message: its OTLP request, then its tenant."""
-    tenant = batch.tenant.encode()
-    return otlp_proto.encode_request(batch) + b"\x7a" + _varint(len(tenant)) + tenant
+def payload(batches: list[LogBatch]) -> bytes:
+    """The batches as :data:`FORMAT` data: each one ``Batch`` message (its OTLP request, then
+    its tenant), preceded by its length."""
+    parts = []
+    for batch in batches:
+        tenant = batch.tenant.encode()
+        message = otlp_proto.encode_request(batch) + b"\x7a" + _varint(len(tenant)) + tenant
+        parts.append(_varint(len(message)))
+        parts.append(message)
+    return b"".join(parts)
 
 
 def _varint(n: int) -> bytes:

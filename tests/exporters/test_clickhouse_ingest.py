@@ -131,7 +131,7 @@ def test_protobuf_and_python_insert_paths_store_the_same_rows(store: Store) -> N
     ``0.0000015``), which is the same number."""
     for records in batches():
         store.insert("otel_logs", rows.columns("python", records), rows.COLUMNS)
-        payload = ingest.payload(LogBatch("protobuf", records))
+        payload = ingest.payload([LogBatch("protobuf", records)])
         store.insert_raw(ingest.TABLE, payload, ingest.FORMAT, settings(store))
     python, protobuf = stored(store, "python"), stored(store, "protobuf")
     assert len(python) == len(protobuf) == 500 + len(ODD)
@@ -153,7 +153,7 @@ def test_protobuf_and_python_insert_paths_store_the_same_rows(store: Store) -> N
 def test_the_protobuf_path_names_the_columns_it_emptied(store: Store) -> None:
     """Out-of-range values are stored empty and the row says which columns were emptied."""
     odd = otlp_json.decode_request(orjson.dumps(ODD_EXPORT))
-    store.insert_raw(ingest.TABLE, ingest.payload(LogBatch("t", odd)), ingest.FORMAT,
+    store.insert_raw(ingest.TABLE, ingest.payload([LogBatch("t", odd)]), ingest.FORMAT,
                      settings(store))  # fmt: skip
     out = store.query(
         "SELECT arrayJoin(ValuesOutOfRange) AS c, count() AS n FROM otel_logs GROUP BY c ORDER BY c"
