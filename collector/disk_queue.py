@@ -80,6 +80,23 @@ class DiskQueue:
                 self._size -= 1
                 self._records -= item.records
 
+    def delete_many(self, items: list[QueuedBatch]) -> None:
+        """Remove delivered items, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = [
+                    item
+                    for item in items
+                    if self._db.execute("DELETE FROM queue WHERE id = ?", (item.id,)).rowcount
+                ]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._size -= len(deleted)
+            self._records -= sum(item.records for item in deleted)
+
     def dead_letter(
         self, item: QueuedBatch, payload: bytes | None, records: int, error: str
     ) -> None:

@@ -8,6 +8,10 @@ Collector's exporterhelper: ``retry_on_failure`` and ``sending_queue``.
   and fsynced, and that is the acknowledgement. A drainer sends queued batches in order,
   retrying with backoff for as long as it takes (queued batches are never dropped), and
   while anything is queued new batches queue behind it so their order holds.
+- With ``sending_queue.write_ahead``, every batch is written to the disk queue and that is
+  the acknowledgement, healthy downstream or not; the drainer sends queued batches on, many
+  at a time when the exporter can send them as stored (``send_encoded``): the clients never
+  wait for the destination, and its sends grow with the load.
 - Downstream failing, no storage: retries with backoff within ``max_elapsed_time``. Once
   the downstream is known to be down, further batches fail at once with a retryable error
   (the receiver answers 503 with ``Retry-After``) until a retry is due.
@@ -32,7 +36,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import structlog
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from collector import metrics, otlp_proto
 from collector.component import ComponentConfig, ComponentID
@@ -64,9 +68,23 @@ class QueueSettings(ComponentConfig):
     queue_size: int = Field(1000, gt=0)
     #: folder of the queue's files; without it there is no queue
     storage: str | None = None
+    #: every batch goes through the queue: acknowledged once fsynced there, sent on by the
+    #: queue's drainer, many queued batches at a time (needs ``storage``)
+    write_ahead: bool = False
+
+    @model_validator(mode="after")
+    def _write_ahead_needs_storage(self) -> QueueSettings:
+        if self.write_ahead and not self.storage:
+            raise ValueError("write_ahead needs storage: the folder of the queue's files")
+        return self
 
 
 Send = Callable[[LogBatch], Awaitable[None]]
+#: sends queued batches as they are stored (tenant, encoded request), many at once, with no
+#: decoding; a :class:`PermanentError` makes the drainer send them one by one instead
+SendEncoded = Callable[[list[QueuedBatch]], Awaitable[None]]
+#: the most records the drainer hands to ``send_encoded`` at once
+DRAIN_RECORDS = 50_000
 
 
 class QueuedSender:
@@ -76,9 +94,11 @@ class QueuedSender:
         send: Send,
         retry: RetrySettings,
         queue: QueueSettings,
+        send_encoded: SendEncoded | None = None,
     ) -> None:
         self.component = str(component)
         self._send = send
+        self._send_encoded = send_encoded
         self.retry = retry
         self.queue_settings = queue
         self.queue: DiskQueue | None = None
@@ -150,7 +170,7 @@ class QueuedSender:
         if self._stopping:
             raise RetryableError("exporter is shutting down", component=self.component)
         queue = self.queue
-        if queue is not None and (len(queue) or self._is_down()):
+        if queue is not None and (self.queue_settings.write_ahead or len(queue) or self._is_down()):
             await self._enqueue(batch)
             return
         if queue is None and self._is_down():
@@ -237,20 +257,40 @@ class QueuedSender:
             wait = self._down_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)  # the downstream failed: retry when backoff ends
-            (item,) = await self._run(queue.peek, 1)
-            try:
-                batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
-                await self._deliver(batch)
-            except RetryableError as exc:
-                self._failed(exc)
-                continue
-            except PermanentError as exc:
-                await self._dead_letter(queue, item, exc)
-            else:
-                await self._run(queue.delete, item)
-            self._queue_size.set(len(queue))
-            if not len(queue):
-                log.info("sending queue drained", component=self.component)
+            items = await self._run(queue.peek, 1 if self._send_encoded is None else 1000)
+            if len(items) > 1:
+                items = _up_to(items, DRAIN_RECORDS)
+                assert self._send_encoded is not None
+                try:
+                    await self._send_encoded(items)
+                except RetryableError as exc:
+                    self._failed(exc)
+                    continue
+                except PermanentError:
+                    pass  # some batch holds refused records: one by one finds them
+                else:
+                    self._sent.inc(sum(item.records for item in items))
+                    self._healthy()
+                    await self._run(queue.delete_many, items)
+                    self._drained(queue)
+                    continue
+            for item in items:
+                try:
+                    batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
+                    await self._deliver(batch)
+                except RetryableError as exc:
+                    self._failed(exc)
+                    break
+                except PermanentError as exc:
+                    await self._dead_letter(queue, item, exc)
+                else:
+                    await self._run(queue.delete, item)
+                self._drained(queue)
+
+    def _drained(self, queue: DiskQueue) -> None:
+        self._queue_size.set(len(queue))
+        if not len(queue) and not self.queue_settings.write_ahead:
+            log.info("sending queue drained", component=self.component)
 
     async def _dead_letter(self, queue: DiskQueue, item: QueuedBatch, exc: PermanentError) -> None:
         """Keep what the destination refused for good in the dead-letter table."""
@@ -296,3 +336,13 @@ class QueuedSender:
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
+
+
+def _up_to(items: list[QueuedBatch], records: int) -> list[QueuedBatch]:
+    """The first items, as many as hold at most ``records`` records (at least one)."""
+    total = 0
+    for i, item in enumerate(items):
+        total += item.records
+        if total > records and i:
+            return items[:i]
+    return items

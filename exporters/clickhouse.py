@@ -29,13 +29,14 @@ import asyncio
 import contextlib
 import random
 import time
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import ClassVar
 
 import structlog
 from pydantic import Field
 
-from collector import metrics
+from collector import metrics, otlp_proto
 from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
 from collector.clickhouse import rows as row_columns
 from collector.clickhouse.client import schema_file
@@ -43,7 +44,8 @@ from collector.clickhouse.errors import DataRefused, code_of, is_data_error
 from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.clickhouse.writer import RefusedTogether, Writer
 from collector.component import ComponentID, Factory, Host, Kind
-from collector.errors import PartialRejection, RetryableError
+from collector.disk_queue import QueuedBatch
+from collector.errors import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.records import LogBatch, LogRecord
 from collector.units import Duration
@@ -89,8 +91,9 @@ class ClickHouseExporter:
         self.config = config
         self.store: Store | None = None
         self.sender = QueuedSender(
-            component_id, self._send, config.retry_on_failure, config.sending_queue
-        )
+            component_id, self._send, config.retry_on_failure, config.sending_queue,
+            send_encoded=self._send_encoded,
+        )  # fmt: skip
         self._connector: asyncio.Task[None] | None = None
         #: the fast insert path (ClickHouse parses the records' protobuf), when the store has it
         self._ingest = False
@@ -230,6 +233,23 @@ class ClickHouseExporter:
                 len(refused), message, component=str(self.id), records=records
             ) from None
 
+    async def _send_encoded(self, items: list[QueuedBatch]) -> None:
+        """Store queued batches as the disk queue keeps them, in one insert, decoding nothing
+        (the drainer of a write-ahead queue); :class:`PermanentError` if any record is
+        refused, so that the drainer sends them one by one and finds it."""
+        store = self.store
+        if store is None:
+            raise RetryableError("not connected to ClickHouse", component=str(self.id))
+        if not self._ingest:
+            for item in items:
+                await self._send(LogBatch(item.tenant, otlp_proto.decode_request(item.payload)))
+            return
+        data = b"".join(ingest.frame(item.tenant, item.payload) for item in items)
+        try:
+            await self._insert_data(store, data, sum(item.records for item in items))
+        except DataRefused as exc:
+            raise PermanentError(exc.reason, component=str(self.id)) from None
+
     async def _isolate(
         self, store: Store, tenant: str, records: list[LogRecord], failed: DataRefused
     ) -> list[tuple[LogRecord, DataRefused]]:
@@ -267,29 +287,44 @@ class ClickHouseExporter:
 
     async def _timed(self, store: Store, batches: list[LogBatch]) -> None:
         """One INSERT of ``batches``, within ``timeout``, its errors classified."""
-        settings = dict(INSERT_SETTINGS)
+        records = sum(len(b) for b in batches)
+        if self._ingest:
+            await self._insert_data(store, ingest.payload(batches), records)
+            return
+        (batch,) = batches
+        cols = row_columns.columns(batch.tenant, batch.records)
+        await self._classified(
+            store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, self._settings()),
+            records,
+        )
+
+    async def _insert_data(self, store: Store, data: bytes, records: int) -> None:
+        """One INSERT of :mod:`~collector.clickhouse.ingest` data."""
+        settings = {**self._ingest_settings, **self._settings()}
+        await self._classified(
+            store.call(store.insert_raw, ingest.TABLE, data, ingest.FORMAT, settings), records
+        )
+
+    def _settings(self) -> dict[str, object]:
+        settings: dict[str, object] = dict(INSERT_SETTINGS)
         if self.config.async_insert:
             settings.update(async_insert=1, wait_for_async_insert=1)
+        return settings
+
+    async def _classified(self, insert: Awaitable[None], records: int) -> None:
+        """Run ``insert`` within ``timeout``: :class:`DataRefused` when the data is at fault,
+        :class:`RetryableError` otherwise."""
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.config.timeout.total_seconds()):
-                if self._ingest:
-                    data = ingest.payload(batches)
-                    await store.call(
-                        store.insert_raw, ingest.TABLE, data, ingest.FORMAT,
-                        {**self._ingest_settings, **settings},
-                    )  # fmt: skip
-                else:
-                    (batch,) = batches
-                    cols = row_columns.columns(batch.tenant, batch.records)
-                    await store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, settings)
+                await insert
         except Exception as exc:
             if is_data_error(exc):
                 raise DataRefused(reason(exc), code_of(exc)) from exc
             raise RetryableError(
                 f"ClickHouse insert failed: {str(exc)[:200]}", component=str(self.id)
             ) from exc
-        self.inserted_records += sum(len(b) for b in batches)
+        self.inserted_records += records
         self.last_insert_seconds = time.monotonic() - started
         self._insert_seconds.observe(self.last_insert_seconds)
 

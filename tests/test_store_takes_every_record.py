@@ -29,6 +29,7 @@ from collector.registry import builtin_registry
 from collector.service import Service
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector
+from tests.conftest import storage_config as storage_config_direct
 from tests.test_kafka_pipeline import edge_config, storage_config
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
@@ -164,11 +165,19 @@ class Default:
         assert self.exporter.store is not None
         return self.exporter.store
 
+    async def drained(self, within: float = 60) -> None:
+        """Wait until the write-ahead queue has handed everything answered to ClickHouse."""
+        deadline = time.monotonic() + within
+        while self.exporter.sender.queued_batches:
+            assert time.monotonic() < deadline, "the write-ahead queue did not drain"
+            await asyncio.sleep(0.05)
+
 
 @pytest.fixture
 async def default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Default]:
     """``session-collector run`` with no --config: otlp -> cowork -> redaction -> batch ->
-    clickhouse (chDB) and the health check, in a fresh data folder, on loopback ports."""
+    clickhouse (chDB, behind its write-ahead disk queue) and the health check, in a fresh
+    data folder, on loopback ports."""
     data = tmp_path / "data"
     monkeypatch.setenv("SESSION_COLLECTOR_DATA_DIR", str(data))
     _, key = keystore.create(data / "keys.json", org="acme", name="t", roles=["mcp_watch_scan"])
@@ -219,6 +228,7 @@ async def test_default_config_stores_a_value_that_does_not_fit_and_serves_the_ot
     )
     assert (bad.status_code, good.status_code) == (200, 200)
     assert orjson.loads(bad.content) == {}  # no partial_success: nothing was refused
+    await default.drained()
     await bad_row_holds(default.store, "acme", "poisoned", case)
     await default.exporter.poll_values_out_of_range()
     assert emptied(column) == before + 1
@@ -227,6 +237,7 @@ async def test_default_config_stores_a_value_that_does_not_fit_and_serves_the_ot
     assert (await client.get(default.health_url + "/")).status_code == 200
     later = await post(client, default.url, default.key, export(sample_json, "later", None))
     assert later.status_code == 200
+    await default.drained()
     stored = await default.store.call(queries.get_session, default.store, "acme", "later")
     assert stored is not None
     exact(stored)
@@ -268,6 +279,7 @@ async def test_distinct_records_sharing_a_timestamp_without_session_are_all_stor
     body = unnumbered(sample_json, 8)
     for _ in range(2):
         assert (await post(client, default.url, default.key, body, protobuf)).status_code == 200
+    await default.drained()
     assert await count_rows(default.store, "acme") == 8
 
 
@@ -285,6 +297,7 @@ async def test_two_same_millisecond_api_requests_without_sequence_both_count(
     body = orjson.dumps(doc)
     for _ in range(2):
         assert (await post(client, default.url, default.key, body)).status_code == 200
+    await default.drained()
     session = await default.store.call(queries.get_session, default.store, "acme", SESSION)
     assert session is not None
     exact(session)
@@ -317,16 +330,39 @@ def _with(sample_json: bytes, session: str, index: int) -> bytes:
     return orjson.dumps(doc)
 
 
+@pytest.fixture
+async def direct(
+    start_collector: StartCollector,
+    keys_file: Path,
+    make_key: Callable[..., str],
+    store_endpoint: dict[str, Any],
+) -> tuple[Any, str, str]:
+    """otlp -> cowork -> batch -> clickhouse with no queue: a request is answered once its
+    records are inserted, so what ClickHouse says reaches the client."""
+    acme, globex = make_key("acme"), make_key("globex")  # before start: known at once
+    config = storage_config_direct(keys_file, store_endpoint)
+    config["extensions"]["health_check"] = {"endpoint": "127.0.0.1:0"}
+    config["service"]["extensions"].append("health_check")
+    return await start_collector(config), acme, globex
+
+
+def health_url(running: Any) -> str:
+    return f"http://{running.service.extensions[ComponentID('health_check')].address}/"
+
+
 async def test_a_record_clickhouse_refuses_is_named_in_partial_success_and_the_rest_stored(
-    default: Default, client: httpx.AsyncClient, sample_json: bytes
+    direct: tuple[Any, str, str], client: httpx.AsyncClient, sample_json: bytes
 ) -> None:
     """ClickHouse refuses one record: the client gets 200 with partial_success naming it,
     the request's other five records and another tenant's request are stored, and the
     health check stays 200."""
-    await refuse_poison(default.store)
+    running, acme, globex = direct
+    exporter = storage_exporter(running)
+    assert exporter.store is not None
+    await refuse_poison(exporter.store)
     bad, good = await asyncio.gather(
-        post(client, default.url, default.key, poisoned(sample_json, "poisoned"), True),
-        post(client, default.url, default.other_key, export(sample_json, SESSION, None)),
+        post(client, running.url, acme, poisoned(sample_json, "poisoned"), True),
+        post(client, running.url, globex, export(sample_json, SESSION, None)),
     )
     assert (bad.status_code, good.status_code) == (200, 200)
     answer = ExportLogsServiceResponse.FromString(bad.content)
@@ -334,31 +370,78 @@ async def test_a_record_clickhouse_refuses_is_named_in_partial_success_and_the_r
     message = answer.partial_success.error_message
     assert "api_request of session poisoned at sequence 2" in message
     assert "VIOLATED_CONSTRAINT" in message or "no_poison" in message
-    assert await count_rows(default.store, "acme") == 5
-    (other,) = await default.store.call(queries.list_sessions, default.store, "globex")
+    assert await count_rows(exporter.store, "acme") == 5
+    (other,) = await exporter.store.call(queries.list_sessions, exporter.store, "globex")
     exact(other)
-    assert (await client.get(default.health_url + "/")).status_code == 200
+    assert (await client.get(health_url(running))).status_code == 200
 
 
 async def test_a_server_condition_is_retryable_not_the_datas_fault(
-    default: Default, client: httpx.AsyncClient, sample_json: bytes
+    direct: tuple[Any, str, str], client: httpx.AsyncClient, sample_json: bytes
 ) -> None:
-    """With otel_logs away (UNKNOWN_TABLE), the client is asked to retry (503, after the
-    exporter's own retries), nothing is refused for good; once the table is back the same
-    export is stored."""
-    store = default.store
+    """With otel_logs away (UNKNOWN_TABLE), the client is asked to retry (503), nothing is
+    refused for good; once the table is back the same export is stored."""
+    running, acme, _ = direct
+    store = storage_exporter(running).store
+    assert store is not None
     await store.call(store.command, "RENAME TABLE otel_logs TO otel_logs_away")
     body = export(sample_json, SESSION, None)
-    resp = await post(client, default.url, default.key, body)
+    resp = await post(client, running.url, acme, body)
     assert resp.status_code == 503
     assert "Retry-After" in resp.headers
     await store.call(store.command, "RENAME TABLE otel_logs_away TO otel_logs")
     deadline = time.monotonic() + 30
-    while (resp := await post(client, default.url, default.key, body)).status_code != 200:
+    while (resp := await post(client, running.url, acme, body)).status_code != 200:
         assert time.monotonic() < deadline, resp.text
         await asyncio.sleep(0.2)
     (session,) = await store.call(queries.list_sessions, store, "acme")
     exact(session)
+
+
+async def test_default_config_answers_while_clickhouse_is_away_and_stores_once_back(
+    default: Default, client: httpx.AsyncClient, sample_json: bytes
+) -> None:
+    """Behind the write-ahead queue, requests are answered 200 while otel_logs is away
+    (their records are on disk); once it is back they are stored, every figure exact."""
+    store = default.store
+    await store.call(store.command, "RENAME TABLE otel_logs TO otel_logs_away")
+    for session in ("one", "two"):
+        body = export(sample_json, session, None)
+        assert (await post(client, default.url, default.key, body)).status_code == 200
+    await asyncio.sleep(0.5)
+    assert default.exporter.sender.queued_batches >= 1
+    await store.call(store.command, "RENAME TABLE otel_logs_away TO otel_logs")
+    await default.drained()
+    for session in ("one", "two"):
+        stored = await store.call(queries.get_session, store, "acme", session)
+        assert stored is not None
+        exact(stored)
+
+
+async def test_default_config_keeps_a_record_clickhouse_refuses_in_the_dead_letter_table(
+    default: Default, client: httpx.AsyncClient, sample_json: bytes
+) -> None:
+    """Behind the write-ahead queue the client already has its 200: a record ClickHouse
+    refuses is kept, alone, in the queue's dead-letter table; the rest is stored, and
+    another tenant's request too."""
+    await refuse_poison(default.store)
+    bad, good = await asyncio.gather(
+        post(client, default.url, default.key, poisoned(sample_json, "poisoned"), True),
+        post(client, default.url, default.other_key, export(sample_json, SESSION, None)),
+    )
+    assert (bad.status_code, good.status_code) == (200, 200)
+    await default.drained()
+    assert await count_rows(default.store, "acme") == 5
+    (other,) = await default.store.call(queries.list_sessions, default.store, "globex")
+    exact(other)
+    queue = default.exporter.sender.queue
+    assert queue is not None
+    ((tenant, count, payload, error),) = queue.dead_letters()
+    assert (tenant, count) == ("acme", 1)
+    assert "api_request of session poisoned at sequence 2" in error
+    (record,) = otlp_proto.decode_request(payload)
+    assert record.attribute(POISON) == "yes"
+    assert (await client.get(default.health_url + "/")).status_code == 200
 
 
 # -- edge -> Kafka -> storage --------------------------------------------------------------

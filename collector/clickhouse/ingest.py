@@ -395,13 +395,15 @@ def view_sql() -> str:
 def payload(batches: list[LogBatch]) -> bytes:
     """The batches as :data:`FORMAT` data: each one ``Batch`` message (its OTLP request, then
     its tenant), preceded by its length."""
-    parts = []
-    for batch in batches:
-        tenant = batch.tenant.encode()
-        message = otlp_proto.encode_request(batch) + b"\x7a" + _varint(len(tenant)) + tenant
-        parts.append(_varint(len(message)))
-        parts.append(message)
-    return b"".join(parts)
+    return b"".join(frame(b.tenant, otlp_proto.encode_request(b)) for b in batches)
+
+
+def frame(tenant: str, request: bytes) -> bytes:
+    """One ``Batch`` of :data:`FORMAT` data: an encoded ``ExportLogsServiceRequest`` (as the
+    disk queue keeps it), its tenant, and its length first."""
+    name = tenant.encode()
+    message = request + b"\x7a" + _varint(len(name)) + name
+    return _varint(len(message)) + message
 
 
 def _varint(n: int) -> bytes:
