@@ -83,6 +83,8 @@ Send = Callable[[LogBatch], Awaitable[None]]
 #: sends queued batches as they are stored (tenant, encoded request), many at once, with no
 #: decoding; a :class:`PermanentError` makes the drainer send them one by one instead
 SendEncoded = Callable[[list[QueuedBatch]], Awaitable[None]]
+#: seconds a write-ahead queue may take at shutdown to store what it holds
+SHUTDOWN_DRAIN = 5.0
 #: the most records the drainer hands to ``send_encoded`` at once
 DRAIN_RECORDS = 50_000
 
@@ -107,6 +109,7 @@ class QueuedSender:
         self._failing_since: float | None = None
         self._backoff = retry.initial_interval.total_seconds()
         self._wake = asyncio.Event()
+        self._empty = asyncio.Event()  # set when the drainer leaves the queue empty
         self._drainer: asyncio.Task[None] | None = None
         self._stopping = False
         worker = worker_index()
@@ -146,7 +149,21 @@ class QueuedSender:
             self._drainer = asyncio.create_task(self._drain(), name=f"{self.component}-drain")
 
     async def shutdown(self) -> None:
-        """Stop draining; whatever is still queued stays on disk for the next start."""
+        """Stop draining; whatever is still queued stays on disk for the next start. A
+        write-ahead queue whose downstream works first gets up to ``SHUTDOWN_DRAIN`` seconds
+        to store what it holds, so that what was answered is readable after a stop."""
+        queue = self.queue
+        if (
+            queue is not None
+            and self.queue_settings.write_ahead
+            and self._drainer is not None
+            and not self._is_down()
+        ):
+            self._empty.clear()
+            if len(queue):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SHUTDOWN_DRAIN):
+                        await self._empty.wait()
         self._stopping = True
         self._wake.set()
         if self._drainer is not None:
@@ -258,7 +275,7 @@ class QueuedSender:
             if wait > 0:
                 await asyncio.sleep(wait)  # the downstream failed: retry when backoff ends
             items = await self._run(queue.peek, 1 if self._send_encoded is None else 1000)
-            if len(items) > 1:
+            if self._send_encoded is not None:
                 items = _up_to(items, DRAIN_RECORDS)
                 assert self._send_encoded is not None
                 try:
@@ -289,6 +306,8 @@ class QueuedSender:
 
     def _drained(self, queue: DiskQueue) -> None:
         self._queue_size.set(len(queue))
+        if not len(queue):
+            self._empty.set()
         if not len(queue) and not self.queue_settings.write_ahead:
             log.info("sending queue drained", component=self.component)
 

@@ -220,3 +220,51 @@ async def test_a_queued_batch_refused_for_good_moves_to_the_dead_letter_table(
         queue.close()
     assert (tenant, records) == ("acme", 1)
     assert "refused for good" in error
+
+
+async def test_write_ahead_acknowledges_once_queued_and_drains_many_batches_per_send(
+    tmp_path: Path,
+) -> None:
+    """With write_ahead, export returns once the batch is on disk, even though the
+    downstream is slow, and the drainer hands it queued batches together, in order."""
+    from collector.disk_queue import QueuedBatch
+
+    release = asyncio.Event()
+    sent: list[list[int]] = []
+
+    async def send(b: LogBatch) -> None:
+        raise AssertionError("write-ahead batches go through send_encoded")
+
+    async def send_encoded(items: list[QueuedBatch]) -> None:
+        await release.wait()
+        sent.append([item.records for item in items])
+
+    queue = QueueSettings(storage=str(tmp_path), queue_size=100, write_ahead=True)
+    s = QueuedSender(ComponentID("clickhouse", "wal"), send, FAST, queue,
+                     send_encoded=send_encoded)  # fmt: skip
+    from collector import metrics
+
+    failures = metrics.exporter_drain_failures.labels("clickhouse/wal")
+    await s.start()
+    try:
+        first = LogBatch("acme", [LogRecord(attributes={"n": 1})])
+        await asyncio.wait_for(s.export(first), 5)  # not held by the downstream
+        await eventually(lambda: s.queued_batches == 1)
+        for n in range(2, 5):
+            await asyncio.wait_for(s.export(batch(n)), 5)
+        assert s.queued_batches == 4
+        release.set()
+        await eventually(lambda: s.queued_batches == 0)
+        assert sum(len(call) for call in sent) == 4
+        assert len(sent) < 4  # some were sent together
+        assert failures._value.get() == 0
+    finally:
+        await s.shutdown()
+
+
+def test_write_ahead_without_storage_is_a_config_error() -> None:
+    """write_ahead needs the folder of the queue's files."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="write_ahead needs storage"):
+        QueueSettings(write_ahead=True)
