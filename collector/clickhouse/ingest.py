@@ -162,8 +162,17 @@ def _text(v: str) -> str:
 
 
 def _map(kvs: str) -> str:
-    keys = f"arrayMap(kv -> kv.key, {kvs})"
-    return f"mapFromArrays({keys}, arrayMap(kv -> {_text('kv.value')}, {kvs}))"
+    """Attributes as a map of their texts. Most hold only strings and numbers: those are
+    rendered from the value's scalar columns alone; the others through :func:`_text`."""
+    scalars = (
+        "arrayMap((k, s, b, i, d) -> multiIf(k = 1, s, k = 2, if(b, 'true', 'false'), "
+        "k = 3, toString(i), k = 4, toString(d), ''), "
+        f"{kvs}.value.kind, {kvs}.value.string_value, {kvs}.value.bool_value, "
+        f"{kvs}.value.int_value, {kvs}.value.double_value)"
+    )
+    complex_values = f"arrayExists(k -> k >= 5, {kvs}.value.kind)"
+    texts = f"if({complex_values}, arrayMap(kv -> {_text('kv.value')}, {kvs}), {scalars})"
+    return f"mapFromArrays({kvs}.key, {texts})"
 
 
 def _scalar_text(v: str) -> str:
@@ -240,33 +249,39 @@ def view_sql() -> str:
     reads, and work that repeats per attribute is one lambda over an array (analysed once):
     the records flattened, attributes looked up and rendered; their text and numeric forms;
     the numbers parsed; the columns, with what does not fit emptied."""
-    attr_map = (
-        "mapFromArrays(arrayMap(kv -> kv.key, lr.attributes), "
-        "arrayMap(kv -> kv.value, lr.attributes))"
-    )
-    res_map = (
-        "mapFromArrays(arrayMap(kv -> kv.key, rl.resource.attributes), "
-        "arrayMap(kv -> kv.value, rl.resource.attributes))"
-    )
     keys = ", ".join(f"'{k}'" for k in (*_TEXT_KEYS, *_NUM_KEYS, *_OTHER_KEYS))
     res_keys = ", ".join(f"'{k}'" for k in _RESOURCE_KEYS)
     n_text, n_num = len(_TEXT_KEYS), len(_NUM_KEYS)
+    # resources and scopes are rendered once each, before their records are flattened
+    resources = (
+        "SELECT tenant, rl.schema_url AS resource_schema_url, rl.scope_logs AS scope_logs, "
+        f"{_map('rl.resource.attributes')} AS res_attrs, "
+        f"arrayMap(k -> rl.resource.attributes[indexOf(rl.resource.attributes.key, k)].value, "
+        f"[{res_keys}]) AS res_looked, "
+        "cityHash64(rl.resource, rl.schema_url) AS resource_hash "
+        f"FROM {TABLE} ARRAY JOIN resource_logs AS rl"
+    )
+    scopes = (
+        "SELECT tenant, resource_schema_url, res_attrs, res_looked, resource_hash, "
+        "sl.scope.name AS scope_name, sl.scope.version AS scope_version, "
+        "sl.schema_url AS scope_schema_url, sl.log_records AS log_records, "
+        f"{_map('sl.scope.attributes')} AS scope_attrs, "
+        "cityHash64(resource_hash, sl.scope, sl.schema_url) AS scope_hash "
+        f"FROM ({resources}) ARRAY JOIN scope_logs AS sl"
+    )
     flat = (
-        "SELECT tenant, lr.time_unix_nano AS time, lr.observed_time_unix_nano AS observed, "
+        "SELECT tenant, resource_schema_url, res_attrs, res_looked, scope_name, scope_version, "
+        "scope_schema_url, scope_attrs, "
+        "lr.time_unix_nano AS time, lr.observed_time_unix_nano AS observed, "
         "lr.severity_number AS severity_number, lr.severity_text AS severity_text, "
         "lr.flags AS flags, lr.trace_id AS trace_id, lr.span_id AS span_id, "
         "lr.event_name AS event_name, lr.body.kind = 1 AS body_is_text, "
-        "lr.body.string_value AS body_string, rl.schema_url AS resource_schema_url, "
-        "sl.scope.name AS scope_name, sl.scope.version AS scope_version, "
-        "sl.schema_url AS scope_schema_url, "
-        "cityHash64(rl.resource, rl.schema_url, sl.scope, sl.schema_url, lr) AS content, "
-        f"arrayMap(kvs -> {_map('kvs')}, [lr.attributes, rl.resource.attributes, "
-        f"sl.scope.attributes, CAST([tuple('', lr.body)], {_quoted(_KVS)})]) AS maps, "
-        f"arrayMap(k -> m[k], [{keys}]) AS looked, "
-        f"arrayMap(k -> rm[k], [{res_keys}]) AS res_looked "
-        f"FROM (SELECT tenant, rl, sl, lr, {attr_map} AS m, {res_map} AS rm FROM {TABLE} "
-        "ARRAY JOIN resource_logs AS rl ARRAY JOIN rl.scope_logs AS sl "
-        "ARRAY JOIN sl.log_records AS lr)"
+        "lr.body.string_value AS body_string, "
+        "cityHash64(scope_hash, lr) AS content, "
+        f"arrayMap(kvs -> {_map('kvs')}, [lr.attributes, "
+        f"CAST([tuple('', lr.body)], {_quoted(_KVS)})]) AS maps, "
+        f"arrayMap(k -> lr.attributes[indexOf(lr.attributes.key, k)].value, [{keys}]) "
+        f"AS looked FROM ({scopes}) ARRAY JOIN log_records AS lr"
     )
     scalar_text = (
         "multiIf(v.kind = 1, v.string_value, v.kind = 2, if(v.bool_value, 'true', 'false'), "
@@ -343,14 +358,14 @@ def view_sql() -> str:
         "toUInt8(bitAnd(flags, 255)) AS TraceFlags",
         "severity_text AS SeverityText",
         "toUInt8(if(severity_number BETWEEN 0 AND 255, severity_number, 0)) AS SeverityNumber",
-        "maps[2]['service.name'] AS ServiceName",
-        "maps[4][''] AS Body",
+        "res_attrs['service.name'] AS ServiceName",
+        "maps[2][''] AS Body",
         "resource_schema_url AS ResourceSchemaUrl",
-        "maps[2] AS ResourceAttributes",
+        "res_attrs AS ResourceAttributes",
         "scope_schema_url AS ScopeSchemaUrl",
         "scope_name AS ScopeName",
         "scope_version AS ScopeVersion",
-        "maps[3] AS ScopeAttributes",
+        "scope_attrs AS ScopeAttributes",
         "maps[1] AS LogAttributes",
         f"if(startsWith({event_full}, 'claude_code.'), substring({event_full}, 13), "
         f"{event_full}) AS EventName",
