@@ -994,6 +994,16 @@ def stored_once(
     }
 
 
+def wait_queue_drained(metrics: str, exporter: str, within: float = 600.0) -> float:
+    """Seconds until the exporter's disk queue is empty (its write-ahead queue drained)."""
+    started = time.monotonic()
+    while sample_value(scrape(metrics), "otelcol_exporter_queue_size", exporter=exporter) > 0:
+        if time.monotonic() - started > within:
+            raise RuntimeError(f"the {exporter} queue did not drain within {within:.0f}s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
 def scenario_d(s: Settings) -> dict[str, Any]:
     with workspace("d", s.keep) as wd:
         data = wd / "data"
@@ -1004,8 +1014,12 @@ def scenario_d(s: Settings) -> dict[str, Any]:
         try:
             startup = collector.wait_listening(port)
             url = f"http://127.0.0.1:{port}/v1/logs"
+            started = time.monotonic()
             phases = http_phases(s, "d", collector, url, key, metrics)
+            answered = time.monotonic()
+            drain_s = wait_queue_drained(metrics, "clickhouse")
             inserted = sample_value(scrape(metrics), EXPORTER_SENT, exporter="clickhouse")
+            stored_per_s = inserted / (time.monotonic() - started)
             rss_peak = collector.status_kib("VmHWM")
         finally:
             code, stop_s = collector.stop()
@@ -1017,6 +1031,11 @@ def scenario_d(s: Settings) -> dict[str, Any]:
             "background_busy_cores": background,
             "startup_s": round(startup, 2),
             "phases": phases,
+            # the default config answers once records are in its write-ahead queue: what
+            # the store keeps up with is every record stored over the whole run, drain included
+            "answer_s": round(answered - started, 1),
+            "drain_s": round(drain_s, 1),
+            "stored_records_per_s": round(stored_per_s),
             **rss_fields(rss_peak),
             "exit_code": code,
             "stop_s": stop_s,
@@ -1110,6 +1129,12 @@ def markdown(results: list[dict[str, Any]]) -> str:
                     f"| {errors} | {p['collector_cpu_per_s']:.2f} | {p['other_work_cores']:.2f} "
                     f"| {_rss(r)} |"
                 )
+            if "stored_records_per_s" in r:
+                rows.append(
+                    f"| {r['scenario']}: stored by the write-ahead queue's drainer | both phases, "
+                    f"then {r['drain_s']:.0f}s of draining | {r['stored_records_per_s']} | - | - "
+                    "| | | | |"
+                )
         else:
             rows.append(
                 f"| c: {r['pipeline']} | {_c_label(r)} | {r['records_per_s']:.0f} | - | - "
@@ -1122,6 +1147,18 @@ def markdown(results: list[dict[str, Any]]) -> str:
 def targets(results: list[dict[str, Any]]) -> list[str]:
     out = []
     for r in results:
+        if r.get("scenario") == "d" and "stored_records_per_s" in r:
+            stored = r["stored_records_per_s"]
+            out.append(
+                f"built-in default config >= 40,000 records/s stored: {stored} -> "
+                f"{'MET' if stored >= 40_000 else 'NOT MET'}"
+            )
+        if r.get("scenario") == "c" and "records_per_s" in r:
+            rate = r["records_per_s"]
+            out.append(
+                f"storage collector (c) >= 50,000 records/s: {rate:.0f} -> "
+                f"{'MET' if rate >= 50_000 else 'NOT MET'}"
+            )
         if r.get("scenario") == "b" and "phases" in r:
             peak = r["phases"][0]["records_per_s"]
             out.append(
