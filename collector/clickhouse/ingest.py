@@ -203,8 +203,6 @@ _INTS = (
 )
 #: attributes read as numbers; the first ones are the integer columns'
 _NUM_KEYS = (*(key for _c, key, *_r in _INTS), "cost_usd_micros", "cost_usd", "duration_ms")
-#: attributes whose kind matters
-_OTHER_KEYS = ("event.name", "event.timestamp", "success")
 _BIG = "toInt256('1' || repeat('0', 75))"
 
 
@@ -225,18 +223,13 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _or(first: str, second: str) -> str:
-    return f"if({first} != '', {first}, {second})"
-
-
-def _event_time(v: str) -> str:
-    """``agent_events._event_time``: an ISO 8601 string with a zone, in ns; 0 otherwise.
+def _event_time(s: str) -> str:
+    """``agent_events._event_time``: an ISO 8601 text with a zone, in ns; 0 otherwise.
     Beyond what DateTime64(9) parses (1900 to 2262) it is -1: out of range."""
-    s = f"{v}.string_value"
     parsed = f"parseDateTime64BestEffortOrNull({s}, 9, 'UTC')"
     wide = f"parseDateTime64BestEffortOrNull({s}, 0, 'UTC')"
     return (
-        f"if({v}.kind = 1 AND match({s}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)$'), "
+        f"if(match({s}, '(Z|z|[+-][0-9][0-9](:?[0-9][0-9])?)$'), "
         f"ifNull(toInt64(toUnixTimestamp64Nano({parsed})), if(isNull({wide}), 0, -1)), 0)"
     )
 
@@ -249,20 +242,17 @@ def view_sql() -> str:
     reads, and work that repeats per attribute is one lambda over an array (analysed once):
     the records flattened, attributes looked up and rendered; their text and numeric forms;
     the numbers parsed; the columns, with what does not fit emptied."""
-    keys = ", ".join(f"'{k}'" for k in (*_TEXT_KEYS, *_NUM_KEYS, *_OTHER_KEYS))
-    res_keys = ", ".join(f"'{k}'" for k in _RESOURCE_KEYS)
-    n_text, n_num = len(_TEXT_KEYS), len(_NUM_KEYS)
     # resources and scopes are rendered once each, before their records are flattened
     resources = (
         "SELECT tenant, rl.schema_url AS resource_schema_url, rl.scope_logs AS scope_logs, "
         f"{_map('rl.resource.attributes')} AS res_attrs, "
-        f"arrayMap(k -> rl.resource.attributes[indexOf(rl.resource.attributes.key, k)].value, "
-        f"[{res_keys}]) AS res_looked, "
+        "mapFromArrays(rl.resource.attributes.key, rl.resource.attributes.value.kind) "
+        "AS res_kinds, "
         "cityHash64(rl.resource, rl.schema_url) AS resource_hash "
         f"FROM {TABLE} ARRAY JOIN resource_logs AS rl"
     )
     scopes = (
-        "SELECT tenant, resource_schema_url, res_attrs, res_looked, resource_hash, "
+        "SELECT tenant, resource_schema_url, res_attrs, res_kinds, resource_hash, "
         "sl.scope.name AS scope_name, sl.scope.version AS scope_version, "
         "sl.schema_url AS scope_schema_url, sl.log_records AS log_records, "
         f"{_map('sl.scope.attributes')} AS scope_attrs, "
@@ -270,7 +260,7 @@ def view_sql() -> str:
         f"FROM ({resources}) ARRAY JOIN scope_logs AS sl"
     )
     flat = (
-        "SELECT tenant, resource_schema_url, res_attrs, res_looked, scope_name, scope_version, "
+        "SELECT tenant, resource_schema_url, res_attrs, res_kinds, scope_name, scope_version, "
         "scope_schema_url, scope_attrs, "
         "lr.time_unix_nano AS time, lr.observed_time_unix_nano AS observed, "
         "lr.severity_number AS severity_number, lr.severity_text AS severity_text, "
@@ -280,24 +270,34 @@ def view_sql() -> str:
         "cityHash64(scope_hash, lr) AS content, "
         f"arrayMap(kvs -> {_map('kvs')}, [lr.attributes, "
         f"CAST([tuple('', lr.body)], {_quoted(_KVS)})]) AS maps, "
-        f"arrayMap(k -> lr.attributes[indexOf(lr.attributes.key, k)].value, [{keys}]) "
-        f"AS looked FROM ({scopes}) ARRAY JOIN log_records AS lr"
+        "mapFromArrays(lr.attributes.key, lr.attributes.value.kind) AS kinds "
+        f"FROM ({scopes}) ARRAY JOIN log_records AS lr"
     )
-    scalar_text = (
-        "multiIf(v.kind = 1, v.string_value, v.kind = 2, if(v.bool_value, 'true', 'false'), "
-        "v.kind = 3, toString(v.int_value), v.kind = 4, toString(v.double_value), '')"
-    )
+    flat = f"SELECT *, maps[1] AS attrs, maps[2][''] AS body_text FROM ({flat})"
+
+    # each attribute the columns need, looked up in the rendered map and the map of kinds;
+    # the rules are lambdas over arrays of those (ClickHouse analyses every expression of a
+    # view on every insert, slowly, and a lambda once; and a lambda that reached into the
+    # attributes themselves would copy them once per key)
+    def looked(keys: tuple[str, ...], texts: str, kinds: str) -> str:
+        return (
+            f"[{', '.join(f'toInt8({kinds}[{k!r}])' for k in keys)}], "
+            f"[{', '.join(f'{texts}[{k!r}]' for k in keys)}]"
+        )
+
+    scalar_text = "(k, v) -> if(k BETWEEN 1 AND 4, v, '')"
     number_text = (
-        "multiIf(v.kind = 1, trimBoth(v.string_value), "
-        "v.kind = 2, toString(toUInt8(v.bool_value)), v.kind = 3, toString(v.int_value), "
-        "v.kind = 4, toString(v.double_value), '')"
+        "(k, v) -> multiIf(k = 2, if(v = 'true', '1', '0'), k BETWEEN 1 AND 4, trimBoth(v), '')"
     )
     texts = (
-        f"SELECT *, arrayMap(v -> {scalar_text}, arraySlice(looked, 1, {n_text})) AS texts, "
-        f"arrayMap(v -> {scalar_text}, res_looked) AS res_texts, "
-        f"arrayMap(v -> {number_text}, arraySlice(looked, {n_text + 1}, {n_num})) AS numbers, "
-        f"looked[{n_text + n_num + 1}] AS event_attr, looked[{n_text + n_num + 2}] AS ts_attr, "
-        f"looked[{n_text + n_num + 3}] AS success "
+        f"SELECT *, arrayMap({scalar_text}, {looked(_TEXT_KEYS, 'attrs', 'kinds')}) AS texts, "
+        f"arrayMap({scalar_text}, {looked(_RESOURCE_KEYS, 'res_attrs', 'res_kinds')}) "
+        "AS res_texts, "
+        f"arrayMap({number_text}, {looked(_NUM_KEYS, 'attrs', 'kinds')}) AS numbers, "
+        "if(toInt8(kinds['event.name']) = 1, attrs['event.name'], '') AS event_attr, "
+        "if(toInt8(kinds['event.timestamp']) = 1, attrs['event.timestamp'], '') AS ts_attr, "
+        "toInt8(kinds['success']) AS success_kind, attrs['success'] AS success_text, "
+        "toInt8(kinds['event.sequence']) != 0 AS has_sequence "
         f"FROM ({flat})"
     )
     parsed = (
@@ -332,24 +332,27 @@ def view_sql() -> str:
         f"if(ifNull(int_values[{micros}], 0) != 0, int_values[{micros}], "
         f"if(abs(float_values[{cost}] * 1000000) < 1e75, "
         f"toInt256(round(float_values[{cost}] * 1000000)), {_BIG})) AS micros_raw, "
-        f"{ts} AS ts_fit, {et_raw} AS et_raw "
+        f"{ts} AS ts_fit, {et_raw} AS et_raw, "
+        f"et_raw BETWEEN 0 AND {TIME_MAX_NS} AS et_fits, "
+        f"micros_raw BETWEEN {-(2**63)} AND {INT64_MAX} AS micros_fits, "
+        "multiIf(event_name != '', event_name, body_is_text AND "
+        "startsWith(body_string, 'claude_code.'), body_string, event_attr) AS event_full, "
+        # ClientVersion, UserEmail, Org: the first non-empty of two
+        "arrayMap((a, b) -> if(a != '', a, b), "
+        f"[{_res('service.version')}, {_txt('user.email')}, {_txt('organization.id')}], "
+        f"[{_txt('app.version')}, {_res('user.email')}, {_res('organization.id')}]) "
+        "AS either "
         f"FROM ({parsed})"
     )
-    event_full = (
-        "multiIf(event_name != '', event_name, body_is_text AND "
-        "startsWith(body_string, 'claude_code.'), body_string, "
-        "event_attr.kind = 1, event_attr.string_value, '')"
-    )
     success = (
-        "toInt8(multiIf(success.kind = 2, toInt8(success.bool_value), "
-        "success.kind = 3, toInt8(success.int_value != 0), "
-        "success.kind = 4, toInt8(success.double_value != 0), "
-        "success.kind = 1 AND lower(trimBoth(success.string_value)) IN ('true', '1', 'yes'), 1, "
-        "success.kind = 1 AND lower(trimBoth(success.string_value)) IN ('false', '0', 'no'), 0, "
-        "-1))"
+        "toInt8(multiIf(success_kind = 2, toInt8(success_text = 'true'), "
+        "success_kind = 3, toInt8(toInt64OrZero(success_text) != 0), "
+        "success_kind = 4, toInt8(toFloat64OrZero(success_text) != 0), "
+        "success_kind = 1 AND lower(trimBoth(success_text)) IN ('true', '1', 'yes'), 1, "
+        "success_kind = 1 AND lower(trimBoth(success_text)) IN ('false', '0', 'no'), 0, -1))"
     )
-    et_fits = f"et_raw BETWEEN 0 AND {TIME_MAX_NS}"
-    micros_fits = f"micros_raw BETWEEN {-(2**63)} AND {INT64_MAX}"
+    et_fits = "et_fits"
+    micros_fits = "micros_fits"
     int_names = ", ".join(f"'{c}'" for c, *_r in _INTS)
     cols = [
         "fromUnixTimestamp64Nano(toInt64(ts_fit)) AS Timestamp",
@@ -359,26 +362,26 @@ def view_sql() -> str:
         "severity_text AS SeverityText",
         "toUInt8(if(severity_number BETWEEN 0 AND 255, severity_number, 0)) AS SeverityNumber",
         "res_attrs['service.name'] AS ServiceName",
-        "maps[2][''] AS Body",
+        "body_text AS Body",
         "resource_schema_url AS ResourceSchemaUrl",
         "res_attrs AS ResourceAttributes",
         "scope_schema_url AS ScopeSchemaUrl",
         "scope_name AS ScopeName",
         "scope_version AS ScopeVersion",
         "scope_attrs AS ScopeAttributes",
-        "maps[1] AS LogAttributes",
-        f"if(startsWith({event_full}, 'claude_code.'), substring({event_full}, 13), "
-        f"{event_full}) AS EventName",
+        "attrs AS LogAttributes",
+        "if(startsWith(event_full, 'claude_code.'), substring(event_full, 13), event_full) "
+        "AS EventName",
         "tenant AS Tenant",
         f"{_txt('session.id')} AS SessionId",
         f"{_txt('prompt.id')} AS PromptId",
         f"transform({_res('service.name')}, ['claude-code', 'claude-code-desktop', 'cowork'], "
         f"['Claude Code', 'Claude Code Desktop', 'Claude Cowork'], {_res('service.name')}) "
         "AS Client",
-        f"{_or(_res('service.version'), _txt('app.version'))} AS ClientVersion",
+        "either[1] AS ClientVersion",
         f"{_txt('user.id')} AS UserId",
-        f"{_or(_txt('user.email'), _res('user.email'))} AS UserEmail",
-        f"{_or(_txt('organization.id'), _res('organization.id'))} AS Org",
+        "either[2] AS UserEmail",
+        "either[3] AS Org",
         f"{_txt('tool_use_id')} AS ToolUseId",
         f"{_txt('model')} AS Model",
         f"fromUnixTimestamp64Nano(toInt64(if({et_fits}, et_raw, ts_fit))) AS EventTime",
@@ -392,13 +395,12 @@ def view_sql() -> str:
         for i, (column, _k, _l, _h, _e, ch_type) in enumerate(_INTS)
     ]
     cols.append(
-        f"arrayConcat(arrayFilter((n, o) -> o, [{int_names}], ints_out), "
-        f"if(ts_raw > {TIME_MAX_NS}, ['Timestamp'], []), if({et_fits}, [], ['EventTime']), "
-        "if(severity_number BETWEEN 0 AND 255, [], ['SeverityNumber']), "
-        f"if({micros_fits}, [], ['CostMicros'])) AS ValuesOutOfRange"
+        f"arrayFilter((n, o) -> o, [{int_names}, 'Timestamp', 'EventTime', 'SeverityNumber', "
+        f"'CostMicros'], arrayConcat(ints_out, [ts_raw > {TIME_MAX_NS}, NOT et_fits, "
+        "NOT (severity_number BETWEEN 0 AND 255), NOT micros_fits])) AS ValuesOutOfRange"
     )
     cols.append(
-        f"if({_txt('session.id')} != '' AND looked[{n_text + 1}].kind != 0 "
+        f"if({_txt('session.id')} != '' AND has_sequence "
         "AND Sequence >= 0, 0, if(content = 0, 1, content)) AS ContentHash"
     )
     return (
