@@ -882,9 +882,10 @@ def scenario_c(s: Settings) -> dict[str, Any]:
                             "initial_offset": "earliest",
                             "encoding": "otlp_proto",
                             "dead_letter_topic": f"{topic}-dlq",
+                            "max_batch_records": 50_000,  # as config/storage.yaml
                         }
                     },
-                    "processors": {"batch": {"send_batch_size": 8192, "timeout": "200ms"}},
+                    "processors": {"batch": {"send_batch_size": 50_000, "timeout": "200ms"}},
                     "exporters": {
                         "clickhouse": {
                             "endpoint": f"chdb://{store}",
