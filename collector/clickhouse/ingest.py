@@ -12,7 +12,8 @@ records (``ARRAY JOIN``) and computes every column of ``otel_logs`` exactly as
 - attribute maps hold strings: strings as they are, booleans ``true``/``false``, numbers in
   ClickHouse's text form, bytes as base64, arrays and maps as JSON (arrays and maps nested
   deeper than one level inside them are kept as the base64 of their OTLP protobuf encoding);
-- the session fields are parsed leniently from the attributes (``"19"`` and ``19``);
+- the session fields are parsed leniently from the attributes (``"19"`` and ``19``); of a
+  key sent twice in one record the first counts (Python keeps the last);
 - a value its column cannot hold is stored empty, and the row's ``ValuesOutOfRange`` names
   the columns that were emptied;
 - ``ContentHash`` (the identity of records the sender does not number) is a hash of the
@@ -173,16 +174,6 @@ def _map(kvs: str) -> str:
     complex_values = f"arrayExists(k -> k >= 5, {kvs}.value.kind)"
     texts = f"if({complex_values}, arrayMap(kv -> {_text('kv.value')}, {kvs}), {scalars})"
     return f"mapFromArrays({kvs}.key, {texts})"
-
-
-def _scalar_text(v: str) -> str:
-    """``agent_events._text``: text of a string, boolean or number; '' for anything else."""
-    return (
-        f"multiIf({v}.kind = 1, {v}.string_value, "
-        f"{v}.kind = 2, if({v}.bool_value, 'true', 'false'), "
-        f"{v}.kind = 3, toString({v}.int_value), "
-        f"{v}.kind = 4, toString({v}.double_value), '')"
-    )
 
 
 #: attributes read as text (``agent_events._text``): what the text columns come from
