@@ -233,26 +233,27 @@ def view_sql() -> str:
     reads, and work that repeats per attribute is one lambda over an array (analysed once):
     the records flattened, attributes looked up and rendered; their text and numeric forms;
     the numbers parsed; the columns, with what does not fit emptied."""
-    # resources and scopes are rendered once each, before their records are flattened
+    # every attribute list (the record's, its body, its scope's, its resource's) is rendered
+    # by one use of the rendering lambda: ClickHouse analyses each use on every insert
     resources = (
         "SELECT tenant, rl.schema_url AS resource_schema_url, rl.scope_logs AS scope_logs, "
-        f"{_map('rl.resource.attributes')} AS res_attrs, "
+        "rl.resource.attributes AS resource_attributes, "
         "mapFromArrays(rl.resource.attributes.key, rl.resource.attributes.value.kind) "
         "AS res_kinds, "
         "cityHash64(rl.resource, rl.schema_url) AS resource_hash "
         f"FROM {TABLE} ARRAY JOIN resource_logs AS rl"
     )
     scopes = (
-        "SELECT tenant, resource_schema_url, res_attrs, res_kinds, resource_hash, "
+        "SELECT tenant, resource_schema_url, resource_attributes, res_kinds, resource_hash, "
         "sl.scope.name AS scope_name, sl.scope.version AS scope_version, "
         "sl.schema_url AS scope_schema_url, sl.log_records AS log_records, "
-        f"{_map('sl.scope.attributes')} AS scope_attrs, "
+        "sl.scope.attributes AS scope_attributes, "
         "cityHash64(resource_hash, sl.scope, sl.schema_url) AS scope_hash "
         f"FROM ({resources}) ARRAY JOIN scope_logs AS sl"
     )
     flat = (
-        "SELECT tenant, resource_schema_url, res_attrs, res_kinds, scope_name, scope_version, "
-        "scope_schema_url, scope_attrs, "
+        "SELECT tenant, resource_schema_url, res_kinds, scope_name, scope_version, "
+        "scope_schema_url, scope_attributes, resource_attributes, "
         "lr.time_unix_nano AS time, lr.observed_time_unix_nano AS observed, "
         "lr.severity_number AS severity_number, lr.severity_text AS severity_text, "
         "lr.flags AS flags, lr.trace_id AS trace_id, lr.span_id AS span_id, "
@@ -260,11 +261,15 @@ def view_sql() -> str:
         "lr.body.string_value AS body_string, "
         "cityHash64(scope_hash, lr) AS content, "
         f"arrayMap(kvs -> {_map('kvs')}, [lr.attributes, "
-        f"CAST([tuple('', lr.body)], {_quoted(_KVS)})]) AS maps, "
+        f"CAST([tuple('', lr.body)], {_quoted(_KVS)}), scope_attributes, resource_attributes]) "
+        "AS maps, "
         "mapFromArrays(lr.attributes.key, lr.attributes.value.kind) AS kinds "
         f"FROM ({scopes}) ARRAY JOIN log_records AS lr"
     )
-    flat = f"SELECT *, maps[1] AS attrs, maps[2][''] AS body_text FROM ({flat})"
+    flat = (
+        "SELECT *, maps[1] AS attrs, maps[2][''] AS body_text, maps[3] AS scope_attrs, "
+        f"maps[4] AS res_attrs FROM ({flat})"
+    )
 
     # each attribute the columns need, looked up in the rendered map and the map of kinds;
     # the rules are lambdas over arrays of those (ClickHouse analyses every expression of a
