@@ -5,8 +5,9 @@ protobuf bytes as they came, copied, not rebuilt) followed by one more field, th
 (field 15, which OTLP does not use); one insert may hold several such messages. ClickHouse
 reads them with its ``Protobuf`` input format and the schema :data:`SCHEMA` into
 ``otel_logs_ingest``, a ``Null`` table: nothing is kept there. Its materialized view
-``otel_logs_ingest_mv`` flattens resources, scopes and
-records (``ARRAY JOIN``) and computes every column of ``otel_logs`` exactly as
+``otel_logs_ingest_mv`` flattens resources, scopes and records (``ARRAY JOIN``) into the
+``Null`` table ``otel_logs_derived``, whose view ``otel_logs_derived_mv`` writes
+``otel_logs``; together they compute every column of ``otel_logs`` exactly as
 :mod:`collector.clickhouse.rows` does in Python, whose rules it follows:
 
 - attribute maps hold strings: strings as they are, booleans ``true``/``false``, numbers in
@@ -34,6 +35,9 @@ from collector import otlp_proto
 from collector.records import LogBatch
 
 TABLE = "otel_logs_ingest"
+#: the views, and the Null table between them
+VIEW = "otel_logs_ingest_mv"
+STAGE = "otel_logs_derived"
 #: length-delimited ``Batch`` messages: several batches (of any tenants) in one insert
 FORMAT = "Protobuf"
 MESSAGE = "Batch"
@@ -225,8 +229,9 @@ def _event_time(s: str) -> str:
     )
 
 
-def view_sql() -> str:
-    """``CREATE MATERIALIZED VIEW otel_logs_ingest_mv TO otel_logs``: every column.
+def view_sql() -> list[str]:
+    """The statements that create the views deriving every column of ``otel_logs`` from
+    :data:`TABLE`, in an order where nothing is inserted before its reader exists.
 
     ClickHouse analyses a view's query on every insert, at a cost that grows with the number
     of expressions in it, so the query is written in steps that each name what the next one
@@ -399,10 +404,14 @@ def view_sql() -> str:
         f"if({_txt('session.id')} != '' AND has_sequence "
         "AND Sequence >= 0, 0, if(content = 0, 1, content)) AS ContentHash"
     )
-    return (
-        "CREATE MATERIALIZED VIEW IF NOT EXISTS otel_logs_ingest_mv TO otel_logs AS "
-        f"SELECT {', '.join(cols)} FROM ({fitted})"
-    )
+    # two views, through a Null table between them: ClickHouse analyses one query built of
+    # many nested steps much more slowly than the same steps split in two
+    return [
+        f"CREATE TABLE IF NOT EXISTS {STAGE} ENGINE = Null AS {fitted}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {STAGE}_mv TO otel_logs AS "
+        f"SELECT {', '.join(cols)} FROM {STAGE}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {VIEW} TO {STAGE} AS {fitted}",
+    ]
 
 
 def payload(batches: list[LogBatch]) -> bytes:

@@ -261,7 +261,8 @@ def _record_identity(logs_ttl: str, events_ttl: str) -> Callable[[Store], None]:
         store.command(_VALUES_OUT_OF_RANGE_MV)
         if supports_ingest(store):
             store.command(ingest.DDL)
-            store.command(ingest.view_sql())
+            for statement in ingest.view_sql():
+                store.command(statement)
         store.command("DROP TABLE IF EXISTS otel_logs_before_v3")
         store.command("DROP TABLE IF EXISTS session_events_before_v3")
 
@@ -292,13 +293,14 @@ def supports_ingest(store: Store) -> bool:
 
 
 def has_ingest_view(store: Store) -> bool:
-    """Whether this store has the fast insert path's view (inserting into its ``Null``
-    table without the view would keep nothing)."""
+    """Whether this store has the fast insert path's views (inserting into its ``Null``
+    table without them would keep nothing)."""
     rows = store.query(
         "SELECT count() AS n FROM system.tables WHERE database = currentDatabase() "
-        "AND name = 'otel_logs_ingest_mv'"
+        "AND name IN ({a:String}, {b:String})",
+        {"a": ingest.VIEW, "b": f"{ingest.STAGE}_mv"},
     )
-    return bool(rows[0]["n"])
+    return int(rows[0]["n"]) == 2
 
 
 def _has_column(store: Store, table: str, column: str) -> bool:
