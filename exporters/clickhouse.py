@@ -2,9 +2,14 @@
 ClickHouse: embedded chDB (``chdb://PATH``) or a server (``http(s)://host:port``).
 
 At start the schema is created or migrated (``create_schema``); a server that is down at
-start is connected to, and its schema created, in the background. Each batch is one INSERT
-into ``otel_logs``, run off the event loop; ClickHouse fills ``session_events`` through a
-materialized view.
+start is connected to, and its schema created, in the background. Inserts run off the event
+loop, one at a time (:class:`~collector.clickhouse.writer.Writer`: batches arriving while
+one runs go together in the next). Where the store has the fast path
+(:mod:`collector.clickhouse.ingest`), an insert is the records' OTLP protobuf bytes and
+ClickHouse derives every column; otherwise the columns are built in Python
+(:mod:`collector.clickhouse.rows`). ClickHouse fills ``session_events`` through a
+materialized view. With ``sending_queue.write_ahead`` every batch is acknowledged once in
+the disk queue, whose drainer stores many queued batches per insert (``_send_encoded``).
 
 Errors have a kind (:mod:`collector.clickhouse.errors`, by type and server code):
 
@@ -140,7 +145,10 @@ class ClickHouseExporter:
         self._ingest_settings = ingest.insert_settings(
             schema_file(self.config.chdb_path) if self.config.embedded else None
         )
-        self._out_of_range = await store.call(_out_of_range_counts, store)
+        try:
+            self._out_of_range = await store.call(_out_of_range_counts, store)
+        except Exception as exc:  # a store whose schema this exporter does not manage
+            log.warning("values_out_of_range unreadable; not counted", error=str(exc)[:200])
         self.store = store
         self._poller = asyncio.create_task(self._poll(), name=f"{self.id}-out-of-range")
         log.info(
