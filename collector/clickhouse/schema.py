@@ -34,7 +34,7 @@ from datetime import timedelta
 
 import structlog
 
-from collector.clickhouse import ingest
+from collector.clickhouse import derive, ingest
 from collector.clickhouse.client import Store
 
 log = structlog.get_logger(__name__)
@@ -261,7 +261,7 @@ def _record_identity(logs_ttl: str, events_ttl: str) -> Callable[[Store], None]:
         store.command(_VALUES_OUT_OF_RANGE_MV)
         if supports_ingest(store):
             store.command(ingest.DDL)
-            for statement in ingest.view_sql():
+            for statement in derive.view_sql():
                 store.command(statement)
         store.command("DROP TABLE IF EXISTS otel_logs_before_v3")
         store.command("DROP TABLE IF EXISTS session_events_before_v3")
