@@ -26,7 +26,7 @@ import structlog
 from aiohttp import web
 from pydantic import Field
 
-from collector.auth import Authenticator, AuthError
+from collector.auth import Authenticator, AuthError, authorization
 from collector.clickhouse import ClickHouseSettings, Store, queries
 from collector.clickhouse.schema import migrate
 from collector.component import (
@@ -160,7 +160,7 @@ class SessionsApi:
         if self.authenticator is None:
             return request.query.get("tenant") or None
         principal = self.authenticator.authenticate(
-            request.headers.get("Authorization"), self.config.required_role
+            authorization(request.headers), self.config.required_role
         )
         return principal.org
 

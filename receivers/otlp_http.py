@@ -27,7 +27,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from collector import metrics, otlp_json, otlp_proto
-from collector.auth import Authenticator, AuthError
+from collector.auth import Authenticator, AuthError, authorization
 from collector.component import Consumer
 from collector.errors import (
     ConsumerError,
@@ -136,7 +136,7 @@ class LogsHandler:
         if self.authenticator is not None:
             try:
                 principal = self.authenticator.authenticate(
-                    request.headers.get("Authorization"), self.settings.required_role
+                    authorization(request.headers), self.settings.required_role
                 )
             except AuthError as exc:
                 metrics.auth_failures.labels(self.settings.component, exc.cause).inc()

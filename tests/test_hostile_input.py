@@ -936,7 +936,10 @@ HOSTILE_HEADERS: dict[str, tuple[bytes, int]] = {
     "non-utf8-key": (b"Authorization: Bearer sck_\xff\xfe\xfd\r\n", 401),
     "8-kib-key": (b"Authorization: Bearer sck_" + b"a" * 8000 + b"\r\n", 401),
     "bearer-only": (b"Authorization: Bearer \r\n", 401),
-    "two-authorizations": (b"Authorization: Bearer x\r\nAuthorization: Bearer y\r\n", 401),
+    "two-authorizations": (
+        b"Authorization: Bearer x\r\nAuthorization: Bearer y\r\n",
+        400,
+    ),  # ambiguous: refused, not first-wins
     "nul-in-key": (b"Authorization: Bearer sck_\x00\r\n", 400),
     "non-utf8-content-type": (b"Content-Type: application/json\xff\r\n", 415),
     "non-utf8-encoding": (b"Content-Encoding: gz\xffip\r\n", 400),

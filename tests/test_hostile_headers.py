@@ -1,0 +1,123 @@
+"""Hostile header lines against both listening servers (the OTLP receiver and the sessions
+API): a malformed line holding a key is refused with a fixed 400 that quotes nothing, no log
+line holds the key, and two ``Authorization`` headers are refused rather than one chosen.
+Real servers on loopback, raw bytes on a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from collector.component import ComponentID
+from tests.conftest import RunningCollector, StartCollector, storage_config
+
+SERVERS = {
+    "otlp": ("POST", "/v1/logs"),
+    "sessions_api": ("GET", "/api/v1/sessions"),
+}
+
+
+@pytest.fixture
+async def running(
+    start_collector: StartCollector, keys_file: Path, store_endpoint: dict[str, Any]
+) -> RunningCollector:
+    """otlp and the sessions API, both behind the API keys."""
+    return await start_collector(storage_config(keys_file, store_endpoint))
+
+
+def address(running: RunningCollector, server: str) -> tuple[str, int]:
+    if server == "otlp":
+        hostport = running.url.removeprefix("http://")
+    else:
+        hostport = running.service.extensions[ComponentID("sessions_api")].address  # type: ignore[attr-defined]
+    host, port = hostport.rsplit(":", 1)
+    return host, int(port)
+
+
+async def exchange(host: str, port: int, data: bytes) -> bytes:
+    """Send raw bytes on a fresh connection; everything the server answers until it closes."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+def head(server: str, *lines: str, end: str = "\r\n") -> bytes:
+    method, path = SERVERS[server]
+    text = f"{method} {path} HTTP/1.1\r\nHost: collector\r\n"
+    return (text + "".join(lines) + end + "\r\n").encode("latin-1")
+
+
+MALFORMED = {
+    # the Authorization line ends in a bare LF
+    "bare LF": lambda key: ("Content-Length: 0\r\n", f"Authorization: Bearer {key}\n"),
+    # a NUL inside the header's value
+    "NUL": lambda key: (f"Authorization: Bearer {key[:8]}\x00{key[8:]}\r\n",),
+}
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+async def test_a_malformed_header_line_is_a_plain_400_that_never_echoes_the_key(
+    running: RunningCollector,
+    make_key: Any,
+    server: str,
+    case: str,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A header line the parser cannot read, holding an API key: the answer is 400 with a
+    fixed text, and neither the answer nor any log line (structlog's or aiohttp's) holds
+    any part of the key; the server goes on serving."""
+    caplog.set_level(logging.DEBUG)
+    key = make_key(roles=("mcp_watch_scan", "sessions_read"))
+    secret = key.split("_", 1)[1][10:30]  # a stretch of the key's secret part
+    host, port = address(running, server)
+    lines = MALFORMED[case](key)
+    answer = await exchange(host, port, head(server, *lines[:-1], end=lines[-1]))
+    assert answer.startswith(b"HTTP/1.1 400") or answer.startswith(b"HTTP/1.0 400"), answer
+    assert b"malformed HTTP request" in answer
+    assert secret.encode() not in answer
+    assert key[:12].encode() not in answer
+    await asyncio.sleep(0.1)  # let the server's log line be written
+    out, err = capfd.readouterr()
+    logs = out + err + caplog.text
+    assert "refused before it was read" in logs
+    assert secret not in logs
+    good = await exchange(
+        host,
+        port,
+        head(
+            server, f"Authorization: Bearer {key}\r\n", "Content-Length: 0\r\nConnection: close\r\n"
+        ),
+    )
+    assert not good.startswith(b"HTTP/1.1 400") and not good.startswith(b"HTTP/1.1 5"), good
+
+
+@pytest.mark.parametrize("server", sorted(SERVERS))
+async def test_two_authorization_headers_are_refused_not_one_chosen(
+    running: RunningCollector, make_key: Any, server: str
+) -> None:
+    """Two Authorization headers, even both valid: 400 naming the problem, not first-wins."""
+    key = make_key(roles=("mcp_watch_scan", "sessions_read"))
+    host, port = address(running, server)
+    answer = await exchange(
+        host,
+        port,
+        head(
+            server,
+            f"Authorization: Bearer {key}\r\n",
+            f"Authorization: Bearer {key}\r\n",
+            "Content-Length: 0\r\nConnection: close\r\n",
+        ),
+    )
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"more than one Authorization header" in answer
+    assert key.encode() not in answer
