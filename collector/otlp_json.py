@@ -17,9 +17,20 @@ import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
 from collector.errors import DecodeError
-from collector.records import AnyValue, Attributes, LogBatch, LogRecord, Resource, Scope
+from collector.records import (
+    BODY_DEPTH,
+    LOG_ATTRIBUTE_DEPTH,
+    MAX_MESSAGE_DEPTH,
+    RESOURCE_ATTRIBUTE_DEPTH,
+    SCOPE_ATTRIBUTE_DEPTH,
+    AnyValue,
+    Attributes,
+    LogBatch,
+    LogRecord,
+    Resource,
+    Scope,
+)
 
-MAX_DEPTH = 64
 _U64 = (1 << 64) - 1
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _U32 = (1 << 32) - 1
@@ -51,7 +62,7 @@ def _resource_logs(rl: Any, out: list[LogRecord]) -> None:
     else:
         _object(res, "resource")
         resource = Resource(
-            _attrs(res, "resource.attributes"),
+            _attrs(res, "resource.attributes", RESOURCE_ATTRIBUTE_DEPTH),
             _uint(res, "droppedAttributesCount", _U32),
             _str(rl, "schemaUrl"),
         )
@@ -72,7 +83,7 @@ def _scope_logs(sl: Any, resource: Resource, out: list[LogRecord]) -> None:
         scope = Scope(
             _str(sc, "name"),
             _str(sc, "version"),
-            _attrs(sc, "scope.attributes"),
+            _attrs(sc, "scope.attributes", SCOPE_ATTRIBUTE_DEPTH),
             _uint(sc, "droppedAttributesCount", _U32),
             _str(sl, "schemaUrl"),
         )
@@ -93,7 +104,7 @@ def _record(lr: Any, resource: Resource, scope: Scope) -> LogRecord:
         _severity(lr.get("severityNumber")),
         _str(lr, "severityText"),
         None if body is None else _body(body),
-        _attrs(lr, "attributes"),
+        _attrs(lr, "attributes", LOG_ATTRIBUTE_DEPTH),
         _uint(lr, "droppedAttributesCount", _U32),
         _uint(lr, "flags", _U32),
         _hex_id(lr, "traceId", 16),
@@ -106,7 +117,7 @@ def _record(lr: Any, resource: Resource, scope: Scope) -> LogRecord:
 
 def _body(body: Any) -> AnyValue:
     try:
-        return _value(body, 0)
+        return _value(body, BODY_DEPTH)
     except DecodeError as exc:
         raise DecodeError(f"body{exc.message}") from None
 
@@ -183,7 +194,8 @@ def _hex_id(obj: dict[str, Any], key: str, size: int) -> bytes:
     return raw
 
 
-def _attrs(obj: dict[str, Any], what: str, depth: int = 0) -> Attributes:
+def _attrs(obj: dict[str, Any], what: str, depth: int) -> Attributes:
+    """Attributes whose values are AnyValue messages ``depth`` deep (see ``records``)."""
     key = what.rpartition(".")[2]
     items = obj.get(key)
     if items is None:
@@ -212,12 +224,21 @@ def _kvlist(items: list[Any], what: str, depth: int) -> Attributes:
     return out
 
 
+def _within(depth: int) -> None:
+    if depth > MAX_MESSAGE_DEPTH:
+        raise DecodeError(
+            f": AnyValue nested deeper than protobuf allows ({MAX_MESSAGE_DEPTH} messages: "
+            "48 levels of arrays or 32 of key-value lists in a body)"
+        )
+
+
 def _short(text: str) -> str:
     return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _value(v: Any, depth: int) -> AnyValue:
-    """Decode one AnyValue; errors carry a path relative to it (``.stringValue: ...``)."""
+    """Decode one AnyValue, a message ``depth`` deep, within ``MAX_MESSAGE_DEPTH`` as the
+    protobuf decoder counts it; errors carry a path relative to it (``.stringValue: ...``)."""
     if not isinstance(v, dict):
         raise DecodeError(f": expected an AnyValue object, got {_kind(v)}")
     if "stringValue" in v:
@@ -234,8 +255,6 @@ def _value(v: Any, depth: int) -> AnyValue:
         return b
     if "doubleValue" in v:
         return _double(v["doubleValue"], ".doubleValue")
-    if depth >= MAX_DEPTH:
-        raise DecodeError(f": AnyValue nested deeper than {MAX_DEPTH} levels")
     if "arrayValue" in v:
         arr = v["arrayValue"]
         if not isinstance(arr, dict):
@@ -244,10 +263,11 @@ def _value(v: Any, depth: int) -> AnyValue:
             values = _list(arr, "values")
         except DecodeError as exc:
             raise DecodeError(f".arrayValue.{exc.message}") from None
+        _within(depth + (2 if values else 1))  # ArrayValue, then its AnyValues
         out: list[AnyValue] = []
         for i, x in enumerate(values):
             try:
-                out.append(_value(x, depth + 1))
+                out.append(_value(x, depth + 2))
             except DecodeError as exc:
                 raise DecodeError(f"[{i}]{exc.message}") from None
         return out
@@ -259,7 +279,8 @@ def _value(v: Any, depth: int) -> AnyValue:
             items = _list(kvl, "values")
         except DecodeError as exc:
             raise DecodeError(f".kvlistValue.{exc.message}") from None
-        return _kvlist(items, "", depth + 1)
+        _within(depth + (3 if items else 1))  # KeyValueList, KeyValue, AnyValue
+        return _kvlist(items, "", depth + 3)
     if "bytesValue" in v:
         raw = v["bytesValue"]
         if not isinstance(raw, str):

@@ -33,6 +33,19 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:
     from collector.agent_events import AgentEvent
 
+#: The one nesting limit of both encodings: a record may be nested at most this many
+#: protobuf messages deep, counted from the ``ExportLogsServiceRequest`` (0). It is the limit
+#: of the protobuf decoder (upb) that the receiver, the Kafka receiver, the disk queue and the
+#: store all use, so whatever the receiver accepts every later stage decodes. In AnyValue
+#: levels: a log record's body holds 48 levels of arrays or 32 of key-value lists (an array
+#: costs 2 messages, a key-value list 3).
+MAX_MESSAGE_DEPTH = 100
+#: how deep an AnyValue message is, where each place that holds one starts
+BODY_DEPTH = 4  # request > resource_logs > scope_logs > log_record > body
+LOG_ATTRIBUTE_DEPTH = 5  # ... > log_record > key_value > value
+SCOPE_ATTRIBUTE_DEPTH = 5  # request > resource_logs > scope_logs > scope > key_value > value
+RESOURCE_ATTRIBUTE_DEPTH = 4  # request > resource_logs > resource > key_value > value
+
 AnyValue: TypeAlias = (
     "str | bool | int | float | bytes | list[AnyValue] | dict[str, AnyValue] | None"
 )

@@ -484,14 +484,24 @@ def test_hand_built_nested_bodies_decode_as_intended_when_shallow() -> None:
         assert [r.body for r in decode(build(3, "kvlist"))] == [{"k": {"k": {"k": "x"}}}]
 
 
-def test_any_values_nested_past_the_depth_limits_raise_decode_error() -> None:
-    """Protobuf nested past upb's depth limit and JSON nested past MAX_DEPTH (64) raise
-    DecodeError, while JSON nested exactly 64 deep still decodes."""
+#: the deepest body each encoding accepts: one limit, protobuf's (records.MAX_MESSAGE_DEPTH)
+BODY_LIMITS = {"array": 48, "kvlist": 32}
+
+
+@pytest.mark.parametrize("kind", sorted(BODY_LIMITS))
+def test_both_encodings_share_one_nesting_limit(kind: str) -> None:
+    """A body nested to the limit decodes from JSON and from protobuf, and the JSON one
+    re-encoded to protobuf decodes again (as the Kafka and disk-queue stages do); one level
+    more is a DecodeError in both encodings."""
+    limit = BODY_LIMITS[kind]
+    assert otlp_proto.decode_request(nested_proto(limit, kind))
+    (record,) = otlp_json.decode_request(nested_json(limit, kind))
+    again = otlp_proto.decode_request(otlp_proto.encode_request(LogBatch("t", [record])))
+    assert again[0].body == record.body
     with pytest.raises(DecodeError):
-        otlp_proto.decode_request(nested_proto(60, "array"))
-    with pytest.raises(DecodeError, match="nested deeper"):
-        otlp_json.decode_request(nested_json(65, "array"))
-    assert otlp_json.decode_request(nested_json(64, "array"))
+        otlp_proto.decode_request(nested_proto(limit + 1, kind))
+    with pytest.raises(DecodeError, match="nested deeper than protobuf allows"):
+        otlp_json.decode_request(nested_json(limit + 1, kind))
 
 
 # -- 2. random and mutated bodies against the real server ------------------------------------
@@ -575,7 +585,7 @@ async def test_stream_of_random_and_mutated_bodies_never_gets_a_5xx(
     [
         (JSON, "array", 10_000),
         (JSON, "kvlist", 10_000),
-        (JSON, "array", 300),  # within orjson's depth limit, beyond the decoder's MAX_DEPTH
+        (JSON, "array", 300),  # within orjson's depth limit, beyond the one nesting limit
         (JSON, "kvlist", 300),
         (PROTO, "array", 10_000),
         (PROTO, "kvlist", 10_000),
