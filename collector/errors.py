@@ -6,7 +6,9 @@
     ├── ConfigError                 bad configuration: fix the file, nothing has started
     └── ConsumerError               a consumer did not take a batch
         ├── PermanentError          the data is bad: do not retry it (HTTP 400)
-        │   └── PartialRejection    some records were refused, the rest were accepted
+        │   ├── PartialRejection    some records were refused, the rest were accepted
+        │   └── DecodeError         not a valid OTLP message (400)
+        │       └── TooManyRecords  more records in one request than allowed (413)
         └── RetryableError          try the same data again later (HTTP 503)
             └── OverloadError       the collector is saturated (HTTP 429)
 
@@ -87,3 +89,8 @@ class OverloadError(RetryableError):
 
 class DecodeError(PermanentError):
     """A payload is not a valid OTLP message; ``message`` says where and why."""
+
+
+class TooManyRecords(DecodeError):
+    """A request holds more records (or resource and scope entries) than allowed: refused
+    before they are built (HTTP 413)."""

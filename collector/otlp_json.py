@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
-from collector.errors import DecodeError
+from collector.errors import DecodeError, TooManyRecords
 from collector.records import (
     BODY_DEPTH,
     LOG_ATTRIBUTE_DEPTH,
@@ -37,8 +37,10 @@ _U32 = (1 << 32) - 1
 _SEVERITY_NAMES = {name: number for name, number in SeverityNumber.items()}
 
 
-def decode_request(data: bytes) -> list[LogRecord]:
-    """Decode an OTLP/JSON ``ExportLogsServiceRequest``; :class:`DecodeError` if invalid."""
+def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecord]:
+    """Decode an OTLP/JSON ``ExportLogsServiceRequest``; :class:`DecodeError` if invalid,
+    :class:`TooManyRecords` when it holds more than ``max_records`` records, scopes and
+    resources (counted before the records are built)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -46,12 +48,31 @@ def decode_request(data: bytes) -> list[LogRecord]:
     if not isinstance(doc, dict):
         raise DecodeError("the body must be a JSON object (an ExportLogsServiceRequest)")
     records: list[LogRecord] = []
+    if max_records is not None:
+        _count(doc, max_records)
     for i, rl in enumerate(_list(doc, "resourceLogs")):
         try:
             _resource_logs(rl, records)
         except DecodeError as exc:
             raise DecodeError(f"resourceLogs[{i}].{exc.message}") from None
     return records
+
+
+def _count(doc: dict[str, Any], limit: int) -> None:
+    """Refuse a request of more than ``limit`` entries; malformed parts are left to the
+    decoder, which says where they are."""
+    entries = 0
+    resource_logs = doc.get("resourceLogs")
+    for rl in resource_logs if isinstance(resource_logs, list) else ():
+        entries += 1
+        scope_logs = rl.get("scopeLogs") if isinstance(rl, dict) else None
+        for sl in scope_logs if isinstance(scope_logs, list) else ():
+            log_records = sl.get("logRecords") if isinstance(sl, dict) else None
+            entries += 1 + (len(log_records) if isinstance(log_records, list) else 0)
+        if entries > limit:
+            break
+    if entries > limit:
+        raise TooManyRecords(f"the request holds more than {limit} records, scopes and resources")
 
 
 def _resource_logs(rl: Any, out: list[LogRecord]) -> None:

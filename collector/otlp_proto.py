@@ -14,7 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue as PbKeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
-from collector.errors import DecodeError
+from collector.errors import DecodeError, TooManyRecords
 from collector.otlp_wire import LiteRequest, RawRequest
 from collector.records import (
     _LAZY,
@@ -27,7 +27,7 @@ from collector.records import (
 )
 
 
-def decode_request(data: bytes) -> list[LogRecord]:
+def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecord]:
     """Decode an ``ExportLogsServiceRequest`` into records; :class:`DecodeError` if invalid.
 
     Every part of the request is parsed, so an invalid one is refused here, but the records'
@@ -36,7 +36,7 @@ def decode_request(data: bytes) -> list[LogRecord]:
     the JSON decoder applies too, so what is accepted here is decoded by every later stage.
     """
     try:
-        return _decode(data)
+        return _decode(data, max_records)
     except _ProtoDecodeError as exc:
         raise DecodeError(f"invalid protobuf ExportLogsServiceRequest: {exc}") from None
     except RecursionError:
@@ -45,11 +45,22 @@ def decode_request(data: bytes) -> list[LogRecord]:
         raise DecodeError("invalid protobuf: inconsistent ExportLogsServiceRequest") from None
 
 
-def _decode(data: bytes) -> list[LogRecord]:
+def _decode(data: bytes, max_records: int | None) -> list[LogRecord]:
     records: list[LogRecord] = []
     append = records.append
     lite = LiteRequest.FromString(data).resource_logs
-    for rl, lite_rl in zip(RawRequest.FromString(data).resource_logs, lite, strict=True):
+    raw_request = RawRequest.FromString(data).resource_logs
+    if max_records is not None:
+        # counted in C (lengths of parsed lists) before any record object is built
+        entries = len(raw_request) + sum(
+            len(rl.scope_logs) + sum(len(sl.log_records) for sl in rl.scope_logs)
+            for rl in raw_request
+        )
+        if entries > max_records:
+            raise TooManyRecords(
+                f"the request holds more than {max_records} records, scopes and resources"
+            )
+    for rl, lite_rl in zip(raw_request, lite, strict=True):
         raw = rl.resource
         pb_res = PbResource.FromString(raw)
         resource = Resource(

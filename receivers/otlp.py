@@ -57,6 +57,9 @@ class OtlpReceiverConfig(ComponentConfig):
     )
     max_request_body_size: ByteSize = Field(ByteSize(20 * 1024 * 1024), gt=0)
     max_concurrent_requests: int = Field(1024, gt=0)
+    #: the most records one request may carry (resource and scope entries count too); more
+    #: is refused with 413 before any record is built
+    max_records_per_request: int = Field(100_000, gt=0)
     read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
     shutdown_timeout: Duration = timedelta(seconds=10)
     tls: TLSSettings | None = None
@@ -122,6 +125,7 @@ class OtlpReceiver:
             required_role=self.config.required_role,
             default_tenant=self.config.tenant,
             max_concurrent_requests=self.config.max_concurrent_requests,
+            max_records=self.config.max_records_per_request,
         )
         handler = LogsHandler(settings, authenticator, self.next_consumer)
         app = web.Application(middlewares=[status_middleware(str(self.id))])

@@ -36,6 +36,7 @@ from collector.errors import (
     PartialRejection,
     PermanentError,
     RetryableError,
+    TooManyRecords,
 )
 from collector.records import LogBatch, LogRecord
 
@@ -43,7 +44,7 @@ log = structlog.get_logger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_DECODERS: dict[str, Callable[[bytes], list[LogRecord]]] = {
+_DECODERS: dict[str, Callable[[bytes, int | None], list[LogRecord]]] = {
     PROTOBUF: otlp_proto.decode_request,
     JSON: otlp_json.decode_request,
 }
@@ -76,6 +77,7 @@ class HandlerSettings:
     required_role: str
     default_tenant: str
     max_concurrent_requests: int
+    max_records: int
 
 
 class LogsHandler:
@@ -183,12 +185,16 @@ class LogsHandler:
                 body = await asyncio.to_thread(decompress, raw, encoding, limit)
             else:
                 body = decompress(raw, encoding, limit)
+            decode = _DECODERS[media]
+            most = self.settings.max_records
             if len(body) > _OFFLOAD_BYTES:  # keep the event loop serving while it decodes
-                records = await asyncio.to_thread(_DECODERS[media], body)
+                records = await asyncio.to_thread(decode, body, most)
             else:
-                records = _DECODERS[media](body)
+                records = decode(body, most)
         except BodyTooLarge:
             return _too_large(limit, reply)
+        except TooManyRecords as exc:
+            return _status(413, f"{exc.message} (max_records_per_request)", reply, close=True)
         except DecodeError as exc:
             return _status(400, exc.message, reply)
 

@@ -286,9 +286,10 @@ def test_invalid_component_is_not_also_reported_as_unconfigured(tmp_path: Path) 
 
 
 def test_builtin_default_config_validates(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded default config is valid: otlp with apikeys -> cowork -> redaction ->
-    batch -> embedded clickhouse, with the sessions API."""
-    for name in ("KEYS_FILE", "OTLP_ENDPOINT", "DATA_DIR", "API_ENDPOINT"):
+    """The embedded default config is valid: otlp with apikeys -> memory_limiter -> cowork ->
+    redaction -> batch -> embedded clickhouse behind a write-ahead queue, with the sessions
+    API."""
+    for name in ("KEYS_FILE", "OTLP_ENDPOINT", "DATA_DIR", "API_ENDPOINT", "MEMORY_LIMIT_MIB"):
         monkeypatch.delenv(f"SESSION_COLLECTOR_{name}", raising=False)
     config = load_config([])
     assert otlp_of(config).endpoint == "127.0.0.1:4318"
@@ -298,9 +299,14 @@ def test_builtin_default_config_validates(monkeypatch: pytest.MonkeyPatch) -> No
         ComponentID("health_check"),
     ]
     pipeline = config.service.pipelines["logs"]
-    assert [str(p) for p in pipeline.processors] == ["cowork", "redaction", "batch"]
+    assert [str(p) for p in pipeline.processors] == [
+        "memory_limiter", "cowork", "redaction", "batch",
+    ]  # fmt: skip
+    limiter = config.component(Kind.PROCESSOR, ComponentID("memory_limiter"))
+    assert limiter.limit_mib == 4096  # type: ignore[attr-defined]
     exporter = config.component(Kind.EXPORTER, ComponentID("clickhouse"))
     assert exporter.endpoint == "chdb://./data/clickhouse"  # type: ignore[attr-defined]
+    assert exporter.sending_queue.write_ahead  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,92 @@
+"""Work per request is bounded by what it may carry, not only by its size on the wire: a tiny
+compressed body holding a million and a half empty records is refused with 413 before any
+record is built, quickly and without the memory that building them would take, while other
+clients are served. A real server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from pathlib import Path
+
+import httpx
+import pytest
+import zstandard
+
+from tests.conftest import RunningCollector, StartCollector, base_config
+
+MANY = 1_500_000
+
+
+def empty_records_proto(count: int) -> bytes:
+    """An ExportLogsServiceRequest of one resource, one scope and ``count`` empty records."""
+    records = b"\x12\x00" * count  # ScopeLogs.log_records (2), empty
+    scope_logs = b"\x12" + _varint(len(records)) + records  # ResourceLogs.scope_logs (2)
+    return b"\x0a" + _varint(len(scope_logs)) + scope_logs  # resource_logs (1)
+
+
+def empty_records_json(count: int) -> bytes:
+    return (
+        b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[' + b",".join([b"{}"] * count) + b"]}]}]}"
+    )
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+@pytest.fixture
+async def running(start_collector: StartCollector, keys_file: Path) -> RunningCollector:
+    return await start_collector(base_config(keys_file, max_request_body_size="20MiB"))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@pytest.mark.parametrize("media", ["application/x-protobuf", "application/json"])
+async def test_an_amplified_body_of_empty_records_is_413_without_building_them(
+    running: RunningCollector, org_key: str, client: httpx.AsyncClient, media: str
+) -> None:
+    """1.5 million empty records in a zstd body of a few kilobytes: 413 naming the limit,
+    within seconds (bounded by the client's timeout), peak memory up by far less than
+    building them would take (gigabytes), and a normal request of another client served."""
+    raw = empty_records_proto(MANY) if "protobuf" in media else empty_records_json(MANY)
+    body = zstandard.ZstdCompressor().compress(raw)
+    assert len(body) < 64 * 1024
+    before = peak_rss_mib()
+    headers = {"Content-Type": media, "Content-Encoding": "zstd",
+               "Authorization": f"Bearer {org_key}"}  # fmt: skip
+    bomb = client.post(running.url + "/v1/logs", content=body, headers=headers, timeout=30)
+    small = client.post(
+        running.url + "/v1/logs",
+        content=empty_records_json(3),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {org_key}"},
+        timeout=30,
+    )
+    refused, served = await asyncio.gather(bomb, small)
+    assert refused.status_code == 413, refused.content[:200]
+    assert b"max_records_per_request" in refused.content
+    assert served.status_code == 200
+    assert peak_rss_mib() - before < 400
+    assert [len(b.records) for b in running.exporter().batches] == [3]
+
+
+async def test_the_limit_is_configurable_and_counts_records(
+    start_collector: StartCollector, keys_file: Path, org_key: str, client: httpx.AsyncClient
+) -> None:
+    """With max_records_per_request 10: 8 records (plus their resource and scope) pass,
+    10 records are 413."""
+    running = await start_collector(base_config(keys_file, max_records_per_request=10))
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {org_key}"}
+    ok = await client.post(running.url + "/v1/logs", content=empty_records_json(8),
+                           headers=headers)  # fmt: skip
+    assert ok.status_code == 200
+    too_many = await client.post(running.url + "/v1/logs", content=empty_records_json(10),
+                                 headers=headers)  # fmt: skip
+    assert too_many.status_code == 413
