@@ -36,7 +36,9 @@ is masked once, as ``jwt``):
 - ``bearer_token``: the token after ``Bearer``
 
 They are precise on purpose: keys need their prefix and length, and keys start at a word
-boundary (``task-...`` is not ``sk-...``); the tokens after ``Bearer`` and ``Authorization``
+boundary (``task-...`` is not ``sk-...``; an escape sequence such as ``\\n``, ``\\t`` or
+``\\u001b[32m`` before a key is a boundary too: texts holding escapes are also searched with
+them blanked, :func:`boundary_view`); the tokens after ``Bearer`` and ``Authorization``
 need 8 or more characters with an upper-case letter, digit, ``+``, ``/`` or ``=`` after the
 first (so prose such as "bearer authentication" stays); UUIDs, ``toolu_...`` ids, hashes,
 paths and URLs without a password are never masked. The labels ``Bearer``,
@@ -274,6 +276,39 @@ class _Pattern:
 
         return self.regex.sub(mask_non_empty, text), count
 
+    def apply_in_view(self, text: str, view: str) -> tuple[str, int]:
+        """``text`` with the secrets this pattern finds in ``view`` masked: ``view`` is
+        ``text`` with escape sequences blanked (:func:`boundary_view`), the same length, so
+        a match's span in it is the secret's span in ``text``."""
+        parts: list[str] = []
+        done = count = 0
+        for match in self.regex.finditer(view):
+            start, end = match.span(self._group or 0)
+            if start == end or start < done:
+                continue
+            parts.append(text[done:start])
+            parts.append(self._token)
+            done = end
+            count += 1
+        parts.append(text[done:])
+        return "".join(parts), count
+
+
+#: Escape sequences as they stand in JSON text inside a string (``\\n``, ``\\t``,
+#: ``\\u001b``, ...) and ANSI colour codes, raw or escaped (``\\u001b[32m``): a secret right
+#: after one starts at a boundary, but the patterns' look-behinds see the ``n`` of ``\\n``.
+_COLOUR = re.compile(r"\\u001[bB]\[[0-9;?]*[A-Za-z]|\x1b\[[0-9;?]*[A-Za-z]")
+_UNICODE_ESCAPE = re.compile(r"\\u[0-9a-fA-F]{4}")
+_ESCAPE = re.compile(r"\\.", re.DOTALL)
+
+
+def boundary_view(text: str) -> str:
+    """``text`` with each escape sequence replaced by as many spaces: the same positions,
+    and a boundary wherever an escape was. Fixed-width escapes are replaced in C."""
+    if "\x1b" in text or "u001" in text:  # colour codes, rare: of any width
+        text = _COLOUR.sub(lambda m: " " * len(m.group()), text)
+    return _ESCAPE.sub("  ", _UNICODE_ESCAPE.sub("      ", text))
+
 
 BUILTIN_PATTERNS: tuple[_Pattern, ...] = tuple(_Pattern(*spec) for spec in _BUILTIN)
 BUILTIN_NAMES: tuple[str, ...] = tuple(p.name for p in BUILTIN_PATTERNS)
@@ -402,19 +437,27 @@ class RedactionProcessor:
             starts.append(starts[-1] + len(text) + 1)
         last = len(texts) - 1
         found: set[int] = set()
+        # escape sequences blanked too (the same positions): a secret right after one
+        views = [joined]
+        if "\\" in joined or "\x1b" in joined:
+            views.append(boundary_view(joined))
         for index in opened:
             search = self._prefilters[index]
-            match = search(joined)
-            while match is not None:
-                i = bisect_right(starts, match.start()) - 1
-                found.add(i)
-                if i >= last:
-                    break
-                match = search(joined, starts[i + 1])
+            for view in views:
+                match = search(view)
+                while match is not None:
+                    i = bisect_right(starts, match.start()) - 1
+                    found.add(i)
+                    if i >= last:
+                        break
+                    match = search(view, starts[i + 1])
         return sorted(found)
 
     def mask_text(self, text: str) -> tuple[str, int]:
-        """``text`` with every secret masked, and the number of secrets masked."""
+        """``text`` with every secret masked, and the number of secrets masked. A text with
+        escape sequences is searched again with them blanked (:func:`boundary_view`), so that
+        a secret right after ``\\n`` or a colour code is found too; the masks replace only
+        the secret, so a JSON text stays valid JSON."""
         count = 0
         for triggers, search, pattern in self._table:
             if triggers:
@@ -426,4 +469,14 @@ class RedactionProcessor:
             if search(text) is not None:
                 text, found = pattern.apply(text)
                 count += found
+        if "\\" in text or "\x1b" in text:
+            view = boundary_view(text)
+            for triggers, search, pattern in self._table:
+                if triggers and not any(trigger in view for trigger in triggers):
+                    continue
+                if search(view) is not None:
+                    text, found = pattern.apply_in_view(text, view)
+                    if found:
+                        count += found
+                        view = boundary_view(text)
         return text, count

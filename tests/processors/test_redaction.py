@@ -513,3 +513,42 @@ async def test_masked_records_derive_their_fields_again_from_masked_values() -> 
     (out,) = sink.records
     assert out.derived.user_email == "[REDACTED]"
     assert derive(out).user_email == "[REDACTED]"  # type: ignore[arg-type]
+
+
+ESCAPED_KEYS = {
+    "anthropic_api_key": "sk-ant-api03-" + "Ab1_" * 10,
+    "aws_access_key_id": "AKIA" + "ABCDEFGH12345678",
+    "github_token": "ghp_" + "a1B2" * 9,
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl",
+}
+#: how the text before a secret looks inside a JSON string: the escape ends at the secret
+ESCAPED_BEFORE = {
+    "newline": "cat > .env <<EOF\\n",
+    "tab": "key:\\t",
+    "ansi colour": "\\u001b[32m",
+    "quote": 'echo \\"',
+    "unicode escape": "\\u00e9",
+}
+
+
+@pytest.mark.parametrize("before", sorted(ESCAPED_BEFORE))
+@pytest.mark.parametrize("name", sorted(ESCAPED_KEYS))
+def test_a_secret_right_after_an_escape_sequence_is_masked_and_the_json_stays_valid(
+    name: str, before: str
+) -> None:
+    """Inside a JSON string (tool_parameters), a secret that follows ``\\n``, ``\\t``, an
+    escaped colour code, an escaped quote or a ``\\uXXXX`` escape is masked, and the text is
+    still the same JSON document with only the secret replaced."""
+    import json
+
+    processor = RedactionProcessor(ComponentID("redaction"), RedactionConfig(), None)  # type: ignore[arg-type]
+    secret = ESCAPED_KEYS[name]
+    document = '{"command":"' + ESCAPED_BEFORE[before] + secret + '\\nEOF"}'
+    masked, count = processor.mask_text(document)
+    assert count == 1
+    assert secret not in masked
+    assert f"[REDACTED:{name}]" in masked
+    assert json.loads(masked)["command"] == json.loads(document)["command"].replace(
+        secret, f"[REDACTED:{name}]"
+    )
+    assert processor.mask_text(masked) == (masked, 0)  # idempotent
