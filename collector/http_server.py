@@ -5,11 +5,19 @@ A request the HTTP parser cannot read (a header line ending in a bare LF, a NUL 
 ...) is answered ``400`` with a fixed text, and logged with the error's kind and the peer
 only: aiohttp's own answer and log quote the offending bytes, which may be an
 ``Authorization`` header's key.
+
+Connections are bounded before any request is read (:class:`ConnectionLimits`): a
+connection whose first request's headers are not complete within ``header_timeout`` is
+closed, and a new connection beyond ``max_connections`` for the server, or beyond
+``max_connections_per_address`` from one client address, is closed at once. Each is logged
+and counted (``session_collector_http_connections_cut_total{server,reason}``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -19,8 +27,21 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 from aiohttp.web_server import Server
 
+from collector import metrics
 from collector.netaddr import format_endpoint, parse_endpoint
 from collector.workers import reuse_port
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """What a server allows a connection before its first request is read."""
+
+    #: seconds for the first request's headers to arrive complete
+    header_timeout: float = 5.0
+    #: connections open at once on the server
+    max_connections: int = 2048
+    #: connections open at once from one client address (raise it behind a proxy or NAT)
+    max_connections_per_address: int = 256
 
 
 async def serve(
@@ -29,13 +50,14 @@ async def serve(
     *,
     owner: str,
     ssl_context: ssl.SSLContext | None = None,
+    limits: ConnectionLimits = ConnectionLimits(),
     **runner_kwargs: Any,
 ) -> tuple[web.AppRunner, str]:
     """Listen on ``endpoint``; the runner (``cleanup()`` stops it) and the bound address.
     A port that cannot be had is a ``RuntimeError`` naming ``owner`` and the endpoint."""
     runner_kwargs.setdefault("access_log", None)
     runner_kwargs.setdefault("handle_signals", False)
-    runner = _Runner(app, **runner_kwargs)
+    runner = _Runner(app, owner, limits, **runner_kwargs)
     await runner.setup()
     host, port = parse_endpoint(endpoint)
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port())
@@ -53,7 +75,60 @@ MALFORMED = "malformed HTTP request"
 
 
 class _QuietRequestHandler(RequestHandler):
-    """aiohttp's connection handler, but its error answers and logs quote no request bytes."""
+    """aiohttp's connection handler, but its error answers and logs quote no request bytes,
+    and the server's :class:`ConnectionLimits` hold before anything is read."""
+
+    _address: str | None = None
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        server = self._manager
+        assert isinstance(server, _QuietServer)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        limits = server.limits
+        reason = None
+        if len(server.connections) > limits.max_connections:
+            reason = "server_limit"
+        elif server.by_address.get(address, 0) >= limits.max_connections_per_address:
+            reason = "address_limit"
+        if reason is not None:
+            server.cut(reason, address)
+            transport.close()
+            return
+        self._address = address
+        server.by_address[address] = server.by_address.get(address, 0) + 1
+        self._header_timer = self._loop.call_later(limits.header_timeout, self._headers_late)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_timer is not None and self._request_count:
+            self._header_timer.cancel()  # the first request's headers are in
+            self._header_timer = None
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        server = self._manager
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        if isinstance(server, _QuietServer) and self._address is not None:
+            left = server.by_address.get(self._address, 1) - 1
+            if left > 0:
+                server.by_address[self._address] = left
+            else:
+                server.by_address.pop(self._address, None)
+            self._address = None
+        super().connection_lost(exc)
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        server = self._manager
+        if isinstance(server, _QuietServer) and not self._request_count:
+            server.cut("header_timeout", self._address or "")
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
 
     def handle_error(
         self,
@@ -80,11 +155,29 @@ class _QuietRequestHandler(RequestHandler):
 
 
 class _QuietServer(Server):
+    def __init__(self, *args: Any, owner: str, limits: ConnectionLimits, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.limits = limits
+        #: connections open per client address
+        self.by_address: dict[str, int] = {}
+
     def __call__(self) -> RequestHandler:
         return _QuietRequestHandler(self, loop=self._loop, **self._kwargs)
 
+    def cut(self, reason: str, address: str) -> None:
+        metrics.http_connections_cut.labels(self.owner, reason).inc()
+        log.warning("connection closed", server=self.owner, reason=reason, remote=address)
+
 
 class _Runner(web.AppRunner):
+    def __init__(
+        self, app: web.Application, owner: str, limits: ConnectionLimits, **kwargs: Any
+    ) -> None:
+        super().__init__(app, **kwargs)
+        self._owner = owner
+        self._limits = limits
+
     async def _make_server(self) -> Server:
         made = await super()._make_server()
         return _QuietServer(
@@ -92,5 +185,7 @@ class _Runner(web.AppRunner):
             request_factory=made.request_factory,
             handler_cancellation=made.handler_cancellation,
             loop=made._loop,
+            owner=self._owner,
+            limits=self._limits,
             **made._kwargs,
         )

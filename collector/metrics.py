@@ -122,3 +122,9 @@ exporter_dead_lettered = Counter(
     "dead-letter table.",
     ["exporter"], registry=REGISTRY,
 )  # fmt: skip
+http_connections_cut = Counter(
+    "session_collector_http_connections_cut",
+    "Connections closed before a request was read, by server and reason: header_timeout, "
+    "server_limit, address_limit.",
+    ["server", "reason"], registry=REGISTRY,
+)  # fmt: skip

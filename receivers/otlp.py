@@ -26,7 +26,7 @@ from collector.component import (
     Host,
     Kind,
 )
-from collector.http_server import serve
+from collector.http_server import ConnectionLimits, serve
 from collector.netaddr import Endpoint
 from collector.units import Duration
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
@@ -61,6 +61,12 @@ class OtlpReceiverConfig(ComponentConfig):
     #: is refused with 413 before any record is built
     max_records_per_request: int = Field(100_000, gt=0)
     read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
+    #: time for a connection's first request headers to arrive complete; then it is closed
+    header_timeout: Duration = Field(timedelta(seconds=5), gt=timedelta(0))
+    #: connections open at once; more are closed as they come, before anything is read
+    max_connections: int = Field(2048, gt=0)
+    #: connections open at once from one client address (raise it behind a proxy or NAT)
+    max_connections_per_address: int = Field(256, gt=0)
     shutdown_timeout: Duration = timedelta(seconds=10)
     tls: TLSSettings | None = None
 
@@ -136,6 +142,11 @@ class OtlpReceiver:
             self.config.endpoint,
             owner=str(self.id),
             ssl_context=self._ssl_context(),
+            limits=ConnectionLimits(
+                header_timeout=self.config.header_timeout.total_seconds(),
+                max_connections=self.config.max_connections,
+                max_connections_per_address=self.config.max_connections_per_address,
+            ),
             auto_decompress=False,
             shutdown_timeout=self.config.shutdown_timeout.total_seconds(),
             # after refusing a request (413, 401, 408), drain what the client still sends

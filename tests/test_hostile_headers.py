@@ -121,3 +121,83 @@ async def test_two_authorization_headers_are_refused_not_one_chosen(
     assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
     assert b"more than one Authorization header" in answer
     assert key.encode() not in answer
+
+
+# -- connections bounded before anything is read ----------------------------------------------
+
+
+def cut(reason: str) -> float:
+    from collector import metrics
+
+    return sum(
+        sample.value
+        for metric in metrics.REGISTRY.collect()
+        for sample in metric.samples
+        if sample.name == "session_collector_http_connections_cut_total"
+        and sample.labels.get("reason") == reason
+    )
+
+
+async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
+    """Whether the server closes the connection within ``within`` seconds."""
+    try:
+        return await asyncio.wait_for(reader.read(), timeout=within) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+async def test_connections_whose_headers_never_end_are_closed_while_a_valid_client_is_served(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> None:
+    """Forty half-sent requests (headers never finished, no key yet) are closed once
+    header_timeout passes, counted as such, while a valid client gets its 200."""
+    from tests.conftest import base_config
+
+    running = await start_collector(base_config(keys_file, header_timeout="300ms"))
+    host, port = address(running, "otlp")
+    before = cut("header_timeout")
+    slow = [await asyncio.open_connection(host, port) for _ in range(40)]
+    for _, writer in slow:
+        writer.write(b"POST /v1/logs HTTP/1.1\r\nHost: collector\r\nContent-Ty")
+        await writer.drain()
+    body = b'{"resourceLogs":[]}'
+    good = await exchange(host, port, (
+        f"POST /v1/logs HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {org_key}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body)  # fmt: skip
+    assert good.startswith(b"HTTP/1.1 200"), good[:100]
+    closed = await asyncio.gather(*(closed_by_server(r, 5) for r, _ in slow))
+    assert all(closed)
+    assert cut("header_timeout") - before >= 40
+    for _, writer in slow:
+        writer.close()
+
+
+async def test_connections_beyond_the_per_address_limit_are_closed_at_once(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> None:
+    """With max_connections_per_address 5, a sixth connection from the same address is
+    closed before anything is read; once one of the five goes, a new one is served."""
+    from tests.conftest import base_config
+
+    running = await start_collector(base_config(keys_file, max_connections_per_address=5))
+    host, port = address(running, "otlp")
+    held = [await asyncio.open_connection(host, port) for _ in range(5)]
+    await asyncio.sleep(0.1)
+    reader, writer = await asyncio.open_connection(host, port)
+    assert await closed_by_server(reader, 5)
+    writer.close()
+    held[0][1].close()
+    await asyncio.sleep(0.2)
+    body = b'{"resourceLogs":[]}'
+    answer = await exchange(host, port, (
+        f"POST /v1/logs HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {org_key}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body)  # fmt: skip
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    for _, w in held[1:]:
+        w.close()
