@@ -41,7 +41,10 @@ def _varint(n: int) -> bytes:
 
 
 @pytest.fixture
-async def running(start_collector: StartCollector, keys_file: Path) -> RunningCollector:
+async def running(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> RunningCollector:
+    """The key exists before the collector starts, so it is known from the first request."""
     return await start_collector(base_config(keys_file, max_request_body_size="20MiB"))
 
 
