@@ -138,6 +138,16 @@ def cut(reason: str) -> float:
     )
 
 
+def empty_export(key: str) -> bytes:
+    """A whole, valid OTLP/JSON request with nothing in it, on a connection that closes."""
+    body = b'{"resourceLogs":[]}'
+    return (
+        "POST /v1/logs HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode() + body
+
+
 async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
     """Whether the server closes the connection within ``within`` seconds."""
     try:
@@ -162,12 +172,7 @@ async def test_connections_whose_headers_never_end_are_closed_while_a_valid_clie
     for _, writer in slow:
         writer.write(b"POST /v1/logs HTTP/1.1\r\nHost: collector\r\nContent-Ty")
         await writer.drain()
-    body = b'{"resourceLogs":[]}'
-    good = await exchange(host, port, (
-        f"POST /v1/logs HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {org_key}\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode() + body)  # fmt: skip
+    good = await exchange(host, port, empty_export(org_key))
     assert good.startswith(b"HTTP/1.1 200"), good[:100]
     closed = await asyncio.gather(*(closed_by_server(r, 5) for r, _ in slow))
     assert all(closed)
@@ -192,12 +197,7 @@ async def test_connections_beyond_the_per_address_limit_are_closed_at_once(
     writer.close()
     held[0][1].close()
     await asyncio.sleep(0.2)
-    body = b'{"resourceLogs":[]}'
-    answer = await exchange(host, port, (
-        f"POST /v1/logs HTTP/1.1\r\nHost: c\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {org_key}\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    ).encode() + body)  # fmt: skip
+    answer = await exchange(host, port, empty_export(org_key))
     assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
     for _, w in held[1:]:
         w.close()

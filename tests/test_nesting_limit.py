@@ -19,6 +19,7 @@ from collector.component import ComponentID
 from collector.records import LogBatch
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector
+from tests.exporters.test_clickhouse import NoHost
 from tests.test_hostile_input import nested_json, nested_proto
 from tests.test_kafka_pipeline import edge_config, storage_config
 
@@ -83,11 +84,7 @@ async def test_a_record_at_the_nesting_limit_goes_through_the_disk_queue(
     )  # fmt: skip
     exporter = ClickHouseExporter(ComponentID("clickhouse"), config)
 
-    class NoHost:
-        def get_extension(self, component_id: ComponentID) -> object | None:
-            return None
-
-    await exporter.start(NoHost())  # type: ignore[arg-type]
+    await exporter.start(NoHost())
     try:
         (record,) = otlp_json.decode_request(nested_json(LIMITS[kind], kind))
         await exporter.consume(LogBatch("acme", [record]))

@@ -30,6 +30,7 @@ from collector.service import Service
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector
 from tests.conftest import storage_config as storage_config_direct
+from tests.exporters.test_clickhouse import NoHost
 from tests.test_kafka_pipeline import edge_config, storage_config
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
@@ -579,11 +580,7 @@ async def test_the_disk_queue_stores_values_that_do_not_fit_and_dead_letters_ref
     )  # fmt: skip
     exporter = ClickHouseExporter(ComponentID("clickhouse"), config)
 
-    class NoHost:
-        def get_extension(self, component_id: ComponentID) -> object | None:
-            return None
-
-    await exporter.start(NoHost())  # type: ignore[arg-type]
+    await exporter.start(NoHost())
     try:
         store = exporter.store
         assert store is not None
@@ -634,11 +631,7 @@ async def test_the_exporter_names_and_carries_the_records_clickhouse_refuses(
         ComponentID("clickhouse"), ClickHouseExporterConfig.model_validate(store_endpoint)
     )
 
-    class NoHost:
-        def get_extension(self, component_id: ComponentID) -> object | None:
-            return None
-
-    await exporter.start(NoHost())  # type: ignore[arg-type]
+    await exporter.start(NoHost())
     try:
         assert exporter.store is not None
         await refuse_poison(exporter.store)
