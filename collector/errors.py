@@ -8,7 +8,7 @@
         ├── PermanentError          the data is bad: do not retry it (HTTP 400)
         │   ├── PartialRejection    some records were refused, the rest were accepted
         │   └── DecodeError         not a valid OTLP message (400)
-        │       └── TooManyRecords  more records in one request than allowed (413)
+        │       └── TooMuchInRequest  more records or attributes than allowed (413)
         └── RetryableError          try the same data again later (HTTP 503)
             └── OverloadError       the collector is saturated (HTTP 429)
 
@@ -91,6 +91,10 @@ class DecodeError(PermanentError):
     """A payload is not a valid OTLP message; ``message`` says where and why."""
 
 
-class TooManyRecords(DecodeError):
-    """A request holds more records (or resource and scope entries) than allowed: refused
-    before they are built (HTTP 413)."""
+class TooMuchInRequest(DecodeError):
+    """A request holds more records (or resource and scope entries), or more attributes,
+    than allowed: refused before they are built (HTTP 413). ``setting`` names the bound."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        self.setting = setting
+        super().__init__(message)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
-from collector.errors import DecodeError, TooManyRecords
+from collector.errors import DecodeError, TooMuchInRequest
 from collector.records import (
     BODY_DEPTH,
     LOG_ATTRIBUTE_DEPTH,
@@ -27,6 +27,7 @@ from collector.records import (
     Attributes,
     LogBatch,
     LogRecord,
+    RequestLimits,
     Resource,
     Scope,
 )
@@ -37,10 +38,10 @@ _U32 = (1 << 32) - 1
 _SEVERITY_NAMES = {name: number for name, number in SeverityNumber.items()}
 
 
-def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecord]:
+def decode_request(data: bytes, limits: RequestLimits | None = None) -> list[LogRecord]:
     """Decode an OTLP/JSON ``ExportLogsServiceRequest``; :class:`DecodeError` if invalid,
-    :class:`TooManyRecords` when it holds more than ``max_records`` records, scopes and
-    resources (counted before the records are built)."""
+    :class:`TooMuchInRequest` when it holds more than ``limits`` allow (counted before the
+    records are built)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -48,8 +49,8 @@ def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecor
     if not isinstance(doc, dict):
         raise DecodeError("the body must be a JSON object (an ExportLogsServiceRequest)")
     records: list[LogRecord] = []
-    if max_records is not None:
-        _count(doc, max_records)
+    if limits is not None:
+        _count(doc, limits)
     for i, rl in enumerate(_list(doc, "resourceLogs")):
         try:
             _resource_logs(rl, records)
@@ -58,21 +59,45 @@ def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecor
     return records
 
 
-def _count(doc: dict[str, Any], limit: int) -> None:
-    """Refuse a request of more than ``limit`` entries; malformed parts are left to the
-    decoder, which says where they are."""
-    entries = 0
+def _count(doc: dict[str, Any], limits: RequestLimits) -> None:
+    """Refuse a request of more entries or attributes than ``limits``; malformed parts are
+    left to the decoder, which says where they are."""
+    entries = attributes = 0
+
+    def attrs(obj: Any) -> int:
+        found = obj.get("attributes") if isinstance(obj, dict) else None
+        return len(found) if isinstance(found, list) else 0
+
     resource_logs = doc.get("resourceLogs")
     for rl in resource_logs if isinstance(resource_logs, list) else ():
         entries += 1
-        scope_logs = rl.get("scopeLogs") if isinstance(rl, dict) else None
+        if not isinstance(rl, dict):
+            continue
+        attributes += attrs(rl.get("resource"))
+        scope_logs = rl.get("scopeLogs")
         for sl in scope_logs if isinstance(scope_logs, list) else ():
-            log_records = sl.get("logRecords") if isinstance(sl, dict) else None
-            entries += 1 + (len(log_records) if isinstance(log_records, list) else 0)
-        if entries > limit:
+            if not isinstance(sl, dict):
+                entries += 1
+                continue
+            attributes += attrs(sl.get("scope"))
+            log_records = sl.get("logRecords")
+            log_records = log_records if isinstance(log_records, list) else []
+            entries += 1 + len(log_records)
+            if entries > limits.records:
+                break
+            attributes += sum(attrs(lr) for lr in log_records)
+        if entries > limits.records or attributes > limits.attributes:
             break
-    if entries > limit:
-        raise TooManyRecords(f"the request holds more than {limit} records, scopes and resources")
+    if entries > limits.records:
+        raise TooMuchInRequest(
+            f"the request holds more than {limits.records} records, scopes and resources",
+            "max_records_per_request",
+        )
+    if attributes > limits.attributes:
+        raise TooMuchInRequest(
+            f"the request holds more than {limits.attributes} attributes",
+            "max_attributes_per_request",
+        )
 
 
 def _resource_logs(rl: Any, out: list[LogRecord]) -> None:

@@ -14,7 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue as PbKeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
-from collector.errors import DecodeError, TooManyRecords
+from collector.errors import DecodeError, TooMuchInRequest
 from collector.otlp_wire import LiteRequest, RawRequest
 from collector.records import (
     _LAZY,
@@ -22,12 +22,13 @@ from collector.records import (
     Attributes,
     LogBatch,
     LogRecord,
+    RequestLimits,
     Resource,
     Scope,
 )
 
 
-def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecord]:
+def decode_request(data: bytes, limits: RequestLimits | None = None) -> list[LogRecord]:
     """Decode an ``ExportLogsServiceRequest`` into records; :class:`DecodeError` if invalid.
 
     Every part of the request is parsed, so an invalid one is refused here, but the records'
@@ -36,7 +37,7 @@ def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecor
     the JSON decoder applies too, so what is accepted here is decoded by every later stage.
     """
     try:
-        return _decode(data, max_records)
+        return _decode(data, limits)
     except _ProtoDecodeError as exc:
         raise DecodeError(f"invalid protobuf ExportLogsServiceRequest: {exc}") from None
     except RecursionError:
@@ -45,30 +46,36 @@ def decode_request(data: bytes, max_records: int | None = None) -> list[LogRecor
         raise DecodeError("invalid protobuf: inconsistent ExportLogsServiceRequest") from None
 
 
-def _decode(data: bytes, max_records: int | None) -> list[LogRecord]:
+def _decode(data: bytes, limits: RequestLimits | None) -> list[LogRecord]:
     records: list[LogRecord] = []
     append = records.append
     lite = LiteRequest.FromString(data).resource_logs
     raw_request = RawRequest.FromString(data).resource_logs
-    if max_records is not None:
+    attributes = 0
+    if limits is not None:
         # counted in C (lengths of parsed lists) before any record object is built
         entries = len(raw_request) + sum(
             len(rl.scope_logs) + sum(len(sl.log_records) for sl in rl.scope_logs)
             for rl in raw_request
         )
-        if entries > max_records:
-            raise TooManyRecords(
-                f"the request holds more than {max_records} records, scopes and resources"
+        if entries > limits.records:
+            raise TooMuchInRequest(
+                f"the request holds more than {limits.records} records, scopes and resources",
+                "max_records_per_request",
             )
     for rl, lite_rl in zip(raw_request, lite, strict=True):
         raw = rl.resource
         pb_res = PbResource.FromString(raw)
+        attributes += len(pb_res.attributes)
+        _within(limits, attributes)
         resource = Resource(
             _attributes(pb_res.attributes), pb_res.dropped_attributes_count, rl.schema_url, raw
         )
         for sl, lite_sl in zip(rl.scope_logs, lite_rl.scope_logs, strict=True):
             raw = sl.scope
             pb_scope = PbScope.FromString(raw)
+            attributes += len(pb_scope.attributes)
+            _within(limits, attributes)
             scope = Scope(
                 pb_scope.name,
                 pb_scope.version,
@@ -79,7 +86,18 @@ def _decode(data: bytes, max_records: int | None) -> list[LogRecord]:
             )
             for raw, lite_record in zip(sl.log_records, lite_sl.log_records, strict=True):
                 append(ProtoLogRecord(lite_record, raw, resource, scope))
+            if limits is not None:  # the records are few (bounded above); their attributes
+                attributes += sum(len(r.attributes) for r in lite_sl.log_records)
+                _within(limits, attributes)
     return records
+
+
+def _within(limits: RequestLimits | None, attributes: int) -> None:
+    if limits is not None and attributes > limits.attributes:
+        raise TooMuchInRequest(
+            f"the request holds more than {limits.attributes} attributes",
+            "max_attributes_per_request",
+        )
 
 
 def _lite_field(name: str) -> Any:

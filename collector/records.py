@@ -46,6 +46,17 @@ LOG_ATTRIBUTE_DEPTH = 5  # ... > log_record > key_value > value
 SCOPE_ATTRIBUTE_DEPTH = 5  # request > resource_logs > scope_logs > scope > key_value > value
 RESOURCE_ATTRIBUTE_DEPTH = 4  # request > resource_logs > resource > key_value > value
 
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """What one request may carry, checked by the decoders before records are built."""
+
+    #: records, scopes and resources
+    records: int
+    #: attributes of resources, scopes and records (not those nested in values)
+    attributes: int
+
+
 AnyValue: TypeAlias = (
     "str | bool | int | float | bytes | list[AnyValue] | dict[str, AnyValue] | None"
 )

@@ -28,6 +28,7 @@ from collector.component import (
 )
 from collector.http_server import ConnectionLimits, serve
 from collector.netaddr import Endpoint
+from collector.records import RequestLimits
 from collector.units import Duration
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
@@ -60,6 +61,9 @@ class OtlpReceiverConfig(ComponentConfig):
     #: the most records one request may carry (resource and scope entries count too); more
     #: is refused with 413 before any record is built
     max_records_per_request: int = Field(100_000, gt=0)
+    #: the most attributes one request may carry (of its resources, scopes and records);
+    #: more is refused with 413 before the records are built
+    max_attributes_per_request: int = Field(2_000_000, gt=0)
     read_timeout: Duration = Field(timedelta(seconds=30), gt=timedelta(0))
     #: time for a connection's first request headers to arrive complete; then it is closed
     header_timeout: Duration = Field(timedelta(seconds=5), gt=timedelta(0))
@@ -131,7 +135,9 @@ class OtlpReceiver:
             required_role=self.config.required_role,
             default_tenant=self.config.tenant,
             max_concurrent_requests=self.config.max_concurrent_requests,
-            max_records=self.config.max_records_per_request,
+            limits=RequestLimits(
+                self.config.max_records_per_request, self.config.max_attributes_per_request
+            ),
         )
         handler = LogsHandler(settings, authenticator, self.next_consumer)
         app = web.Application(middlewares=[status_middleware(str(self.id))])

@@ -36,15 +36,15 @@ from collector.errors import (
     PartialRejection,
     PermanentError,
     RetryableError,
-    TooManyRecords,
+    TooMuchInRequest,
 )
-from collector.records import LogBatch, LogRecord
+from collector.records import LogBatch, LogRecord, RequestLimits
 
 log = structlog.get_logger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_DECODERS: dict[str, Callable[[bytes, int | None], list[LogRecord]]] = {
+_DECODERS: dict[str, Callable[[bytes, RequestLimits | None], list[LogRecord]]] = {
     PROTOBUF: otlp_proto.decode_request,
     JSON: otlp_json.decode_request,
 }
@@ -77,7 +77,7 @@ class HandlerSettings:
     required_role: str
     default_tenant: str
     max_concurrent_requests: int
-    max_records: int
+    limits: RequestLimits
 
 
 class LogsHandler:
@@ -186,15 +186,15 @@ class LogsHandler:
             else:
                 body = decompress(raw, encoding, limit)
             decode = _DECODERS[media]
-            most = self.settings.max_records
+            limits = self.settings.limits
             if len(body) > _OFFLOAD_BYTES:  # keep the event loop serving while it decodes
-                records = await asyncio.to_thread(decode, body, most)
+                records = await asyncio.to_thread(decode, body, limits)
             else:
-                records = decode(body, most)
+                records = decode(body, limits)
         except BodyTooLarge:
             return _too_large(limit, reply)
-        except TooManyRecords as exc:
-            return _status(413, f"{exc.message} (max_records_per_request)", reply, close=True)
+        except TooMuchInRequest as exc:
+            return _status(413, f"{exc.message} ({exc.setting})", reply, close=True)
         except DecodeError as exc:
             return _status(400, exc.message, reply)
 

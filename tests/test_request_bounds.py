@@ -93,3 +93,41 @@ async def test_the_limit_is_configurable_and_counts_records(
     too_many = await client.post(running.url + "/v1/logs", content=empty_records_json(10),
                                  headers=headers)  # fmt: skip
     assert too_many.status_code == 413
+
+
+def many_attributes_proto(count: int) -> bytes:
+    """One record with ``count`` attributes of distinct keys and no value."""
+    entries = b"".join(
+        b"\x32" + _varint(len(kv)) + kv  # LogRecord.attributes (6): KeyValue{key}
+        for kv in (b"\x0a" + _varint(len(k)) + k for k in (b"%x" % i for i in range(count)))
+    )
+    scope_logs = b"\x12" + _varint(len(entries)) + entries  # ScopeLogs.log_records (2)
+    resource_logs = b"\x12" + _varint(len(scope_logs)) + scope_logs  # ResourceLogs.scope_logs
+    return b"\x0a" + _varint(len(resource_logs)) + resource_logs  # resource_logs (1)
+
+
+def many_attributes_json(count: int) -> bytes:
+    attrs = b",".join(b'{"key":"%x"}' % i for i in range(count))
+    return b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[' + attrs + b"]}]}]}]}"
+
+
+@pytest.mark.parametrize("media", ["application/x-protobuf", "application/json"])
+async def test_more_attributes_than_allowed_is_413_naming_the_setting(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    client: httpx.AsyncClient,
+    media: str,
+) -> None:
+    """With max_attributes_per_request 1000, a record of 1001 attributes is 413 naming
+    the setting, and one of 1000 is stored."""
+    running = await start_collector(base_config(keys_file, max_attributes_per_request=1000))
+    build = many_attributes_proto if "protobuf" in media else many_attributes_json
+    headers = {"Content-Type": media, "Authorization": f"Bearer {org_key}"}
+    refused = await client.post(running.url + "/v1/logs", content=build(1001), headers=headers)
+    assert refused.status_code == 413
+    assert b"max_attributes_per_request" in refused.content
+    accepted = await client.post(running.url + "/v1/logs", content=build(1000), headers=headers)
+    assert accepted.status_code == 200
+    (batch,) = running.exporter().batches
+    assert len(batch.records[0].attributes) == 1000
