@@ -13,11 +13,7 @@ rendered by one use of the rendering lambda, and the work is split into two view
 from __future__ import annotations
 
 from collector.clickhouse.ingest import KVS, STAGE, TABLE, VIEW
-
-TIME_MAX_NS = (2**32 - 1) * 1_000_000_000 + 999_999_999
-UINT64_MAX = 2**64 - 1
-INT64_MAX = 2**63 - 1
-INT32_MAX = 2**31 - 1
+from collector.clickhouse.rows import INT64_MAX, INT64_MIN, INT_RANGES, TIME_MAX_NS
 
 
 def _json2(v: str) -> str:
@@ -76,14 +72,17 @@ _TEXT_KEYS = (
 )  # fmt: skip
 _RESOURCE_KEYS = ("service.name", "service.version", "user.email", "organization.id")
 #: integer columns: (column, attribute, lowest, highest, empty, ClickHouse type)
-_INTS = (
-    ("Sequence", "event.sequence", -(2**63), INT64_MAX, -1, "Int64"),
-    ("InputTokens", "input_tokens", 0, UINT64_MAX, 0, "UInt64"),
-    ("OutputTokens", "output_tokens", 0, UINT64_MAX, 0, "UInt64"),
-    ("CacheReadTokens", "cache_read_tokens", 0, UINT64_MAX, 0, "UInt64"),
-    ("CacheCreationTokens", "cache_creation_tokens", 0, UINT64_MAX, 0, "UInt64"),
-    ("PromptLength", "prompt_length", 0, UINT64_MAX, 0, "UInt64"),
-    ("StatusCode", "status_code", -(2**31), INT32_MAX, 0, "Int32"),
+_INTS = tuple(
+    (column, key, *INT_RANGES[column], ch_type)  # the ranges are the Python path's
+    for column, key, ch_type in (
+        ("Sequence", "event.sequence", "Int64"),
+        ("InputTokens", "input_tokens", "UInt64"),
+        ("OutputTokens", "output_tokens", "UInt64"),
+        ("CacheReadTokens", "cache_read_tokens", "UInt64"),
+        ("CacheCreationTokens", "cache_creation_tokens", "UInt64"),
+        ("PromptLength", "prompt_length", "UInt64"),
+        ("StatusCode", "status_code", "Int32"),
+    )
 )
 #: attributes read as numbers; the first ones are the integer columns'
 _NUM_KEYS = (*(key for _c, key, *_r in _INTS), "cost_usd_micros", "cost_usd", "duration_ms")
@@ -224,7 +223,7 @@ def view_sql() -> list[str]:
         f"toInt256(round(float_values[{cost}] * 1000000)), {_BIG})) AS micros_raw, "
         f"{ts} AS ts_fit, {et_raw} AS et_raw, "
         f"et_raw BETWEEN 0 AND {TIME_MAX_NS} AS et_fits, "
-        f"micros_raw BETWEEN {-(2**63)} AND {INT64_MAX} AS micros_fits, "
+        f"micros_raw BETWEEN {INT64_MIN} AND {INT64_MAX} AS micros_fits, "
         "multiIf(event_name != '', event_name, body_is_text AND "
         "startsWith(body_string, 'claude_code.'), body_string, event_attr) AS event_full, "
         # ClientVersion, UserEmail, Org: the first non-empty of two

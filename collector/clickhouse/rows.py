@@ -48,7 +48,7 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: the last nanosecond ``TimestampTime`` (DateTime, seconds in a UInt32) can hold
 TIME_MAX_NS = (2**32 - 1) * 1_000_000_000 + 999_999_999
 #: integer columns: (lowest, highest, what an out-of-range value becomes)
-_INT_RANGES: dict[str, tuple[int, int, int]] = {
+INT_RANGES: dict[str, tuple[int, int, int]] = {
     "Sequence": (INT64_MIN, INT64_MAX, -1),
     "InputTokens": (0, UINT64_MAX, 0),
     "OutputTokens": (0, UINT64_MAX, 0),
@@ -121,7 +121,7 @@ def columns(tenant: str, records: list[LogRecord]) -> list[list[Any]]:
         status_code.append(d.status_code)
         success.append(d.success)
     flagged: dict[int, list[str]] = {}  # row -> the columns emptied in it
-    for name, (low, high, empty) in _INT_RANGES.items():
+    for name, (low, high, empty) in INT_RANGES.items():
         _fit(cols[_INDEX[name]], low, high, empty, name, flagged)
     _fit_times(records, ts, event_time, flagged)
     none: list[str] = []

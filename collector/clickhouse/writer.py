@@ -34,9 +34,6 @@ class Writer:
         self.max_records = max_records
         self._waiting: deque[tuple[LogBatch, asyncio.Future[None]]] = deque()
         self._task: asyncio.Task[None] | None = None
-        #: inserts made, and the batches in them (for tests and metrics)
-        self.inserts = 0
-        self.batches = 0
 
     async def write(self, batch: LogBatch) -> None:
         """Return once ``batch`` is stored (raises what its insert raised). A caller that is
@@ -72,8 +69,6 @@ class Writer:
             raise
         except BaseException as exc:
             outcome = exc
-        self.inserts += 1
-        self.batches += len(taken)
         for _, future in taken:
             if future.done():
                 continue
