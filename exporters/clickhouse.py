@@ -296,15 +296,14 @@ class ClickHouseExporter:
     async def _timed(self, store: Store, batches: list[LogBatch]) -> None:
         """One INSERT of ``batches``, within ``timeout``, its errors classified."""
         records = sum(len(b) for b in batches)
-        if self._ingest:
-            await self._insert_data(store, ingest.payload(batches), records)
-            return
-        (batch,) = batches
-        cols = row_columns.columns(batch.tenant, batch.records)
-        await self._classified(
-            store.call(store.insert, "otel_logs", cols, row_columns.COLUMNS, self._settings()),
-            records,
-        )
+        settings = self._settings()
+        if self._ingest:  # the request bytes are put together on the store's thread too
+            settings.update(self._ingest_settings)
+            work = store.call(_insert_payload, store, batches, settings)
+        else:
+            (batch,) = batches
+            work = store.call(_insert_columns, store, batch, settings)
+        await self._classified(work, records)
 
     async def _insert_data(self, store: Store, data: bytes, records: int) -> None:
         """One INSERT of :mod:`~collector.clickhouse.ingest` data."""
@@ -335,6 +334,18 @@ class ClickHouseExporter:
         self.inserted_records += records
         self.last_insert_seconds = time.monotonic() - started
         self._insert_seconds.observe(self.last_insert_seconds)
+
+
+def _insert_payload(store: Store, batches: list[LogBatch], settings: dict[str, object]) -> None:
+    """The fast path's insert, run on the store's thread: the batches' bytes, then the insert."""
+    store.insert_raw(ingest.TABLE, ingest.payload(batches), ingest.FORMAT, settings)
+
+
+def _insert_columns(store: Store, batch: LogBatch, settings: dict[str, object]) -> None:
+    """The Python path's insert, run on the store's thread: row building is per-record work
+    that must not hold the event loop."""
+    store.insert("otel_logs", row_columns.columns(batch.tenant, batch.records),
+                 row_columns.COLUMNS, settings)  # fmt: skip
 
 
 def _out_of_range_counts(store: Store) -> dict[str, int]:
