@@ -38,7 +38,10 @@ is masked once, as ``jwt``):
 They are precise on purpose: keys need their prefix and length, and keys start at a word
 boundary (``task-...`` is not ``sk-...``; an escape sequence such as ``\\n``, ``\\t`` or
 ``\\u001b[32m`` before a key is a boundary too: texts holding escapes are also searched with
-them blanked, :func:`boundary_view`); the tokens after ``Bearer`` and ``Authorization``
+them blanked, :func:`boundary_view`; a secret whose own characters are escaped,
+``sk\\u002dant-...`` or ``https:\\/\\/user:password@``, or percent-encoded,
+``postgres%3A%2F%2Fuser%3Apassword%40db``, is found in the text decoded and masked whole
+escape sequences at a time, :func:`decoded_view`); the tokens after ``Bearer`` and ``Authorization``
 need 8 or more characters with an upper-case letter, digit, ``+``, ``/`` or ``=`` after the
 first (so prose such as "bearer authentication" stays); UUIDs, ``toolu_...`` ids, hashes,
 paths and URLs without a password are never masked. The labels ``Bearer``,
@@ -55,7 +58,9 @@ searched once by one RE2 set holding a "gate" of every built-in pattern (``_GATE
 match contains, without look-arounds), a linear pass in C: about 0.25 us per record on the
 load generator's Claude Code records. Only the patterns whose gate opened are searched with
 ``re`` over the joined texts, to find the texts they start in; those texts go through
-``mask_text``: an ordered list of separately compiled patterns, each tried only when one of
+``mask_text``. Texts holding an escape that may hide a secret (``_HIDING``: another gate of
+the set) are decoded together and gated again, and one by one only if a gate opens there.
+``mask_text`` is an ordered list of separately compiled patterns, each tried only when one of
 its literal triggers is in the text (a pattern is cheaper to skip than to search), then with
 ``search`` before ``subn``. Records where nothing was masked are not changed at all: their
 protobuf encoding stays, and a Kafka exporter forwards it as it came.
@@ -182,7 +187,9 @@ _BUILTIN: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("google_api_key", r"AIza(?<![A-Za-z0-9]AIza)[A-Za-z0-9_-]{35}(?![A-Za-z0-9_-])", ("AIza",)),
     (
         "url_password",
-        r"""://[^\s:@/?#"'\\\[\]]*:(?P<secret>[^\s@/?#"'\\\[\]]+)@""",
+        # a password may hold quotes: a single one as it is, a double one escaped (``\\"``,
+        # inside a JSON string), taken whole so that the masked JSON stays valid
+        r"""://[^\s:@/?#"'\\\[\]]*:(?P<secret>(?:[^\s@/?#"\\\[\]]|\\["'])+)@""",
         ("://",),
     ),
     (
@@ -213,10 +220,12 @@ _GATES: dict[str, str] = {
     "slack_webhook_url": r"hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/]",
     "slack_token": r"xox[abprs]-[A-Za-z0-9-]{10}",
     "google_api_key": r"AIza[A-Za-z0-9_-]{35}",
-    "url_password": r"""://[^:@/?#"'\\\[\]]*:[^@/?#"'\\\[\]]+@""",
+    "url_password": r"""://[^:@/?#"'\\\[\]]*:(?:[^@/?#"\\\[\]]|\\["'])+@""",
     "authorization": r"[Aa]uthorization|AUTHORIZATION",
     "bearer_token": r"[Bb]earer|BEARER",
 }
+#: what every escape that may hide a secret (``_HIDING``) matches, the last gate of the set
+_HIDING_GATE = r"\\u[0-9a-fA-F]{4}|\\/|%[0-9A-Fa-f]{2}"
 #: a pattern that may run far (``[\s\S]*?``) is searched across texts by what it starts with
 _PREFILTERS = {"private_key": r"-----BEGIN[A-Z ]{0,30} PRIVATE KEY(?: BLOCK)?-----"}
 
@@ -226,6 +235,8 @@ def _gate_set() -> Any:
     for pattern in _BUILTIN:
         if gates.Add(_GATES[pattern[0]]) < 0:  # pragma: no cover - the gates are fixed
             raise ValueError(f"invalid gate for {pattern[0]}")
+    if gates.Add(_HIDING_GATE) < 0:  # pragma: no cover - fixed
+        raise ValueError("invalid gate for hidden secrets")
     gates.Compile()
     return gates
 
@@ -293,6 +304,23 @@ class _Pattern:
         parts.append(text[done:])
         return "".join(parts), count
 
+    def apply_decoded(self, text: str, view: str, offsets: list[int]) -> tuple[str, int]:
+        """``text`` with the secrets this pattern finds in ``view``, its decoded form
+        (:func:`decoded_view`), masked where they stand in ``text``."""
+        parts: list[str] = []
+        done = count = 0
+        for match in self.regex.finditer(view):
+            start, end = match.span(self._group or 0)
+            start, end = offsets[start], offsets[end]
+            if start == end or start < done:
+                continue
+            parts.append(text[done:start])
+            parts.append(self._token)
+            done = end
+            count += 1
+        parts.append(text[done:])
+        return "".join(parts), count
+
 
 #: Escape sequences as they stand in JSON text inside a string (``\\n``, ``\\t``,
 #: ``\\u001b``, ...) and ANSI colour codes, raw or escaped (``\\u001b[32m``): a secret right
@@ -310,8 +338,63 @@ def boundary_view(text: str) -> str:
     return _ESCAPE.sub("  ", _UNICODE_ESCAPE.sub("      ", text))
 
 
+#: What may hide a secret from the patterns even with escapes blanked: an escaped character
+#: of the secret itself (``sk\\u002dant-``, ``https:\\/\\/user:password@``) or a
+#: percent-encoded one (``postgres%3A%2F%2Fuser%3Apassword%40host``, ``key%3Dsk-ant-...``).
+#: Texts holding one are also searched decoded (:func:`decoded_view`).
+_HIDING = re.compile(r"\\u(?!00(?:22|5[cC]))[0-9a-fA-F]{4}|\\/|%[0-9A-Fa-f]{2}")
+#: what :func:`decoded_view` decodes: JSON escapes but an escaped quote or backslash (they
+#: stay escaped, so a quote in the view is one that ends a JSON string), and ``%XX``
+_DECODABLE = re.compile(r"\\u(?!00(?:22|5[cC]))[0-9a-fA-F]{4}|\\[/bfnrt]|%[0-9A-Fa-f]{2}")
+_SIMPLE_ESCAPES = {"/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_RAW_COLOUR = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _decoded(escape: str) -> str:
+    if escape[0] == "%":
+        return chr(int(escape[1:], 16))
+    if escape[1] == "u":
+        return chr(int(escape[2:], 16))
+    return _SIMPLE_ESCAPES[escape[1]]
+
+
+def _decode_one(match: re.Match[str]) -> str:
+    return _decoded(match.group())
+
+
+def _decode(text: str) -> str:
+    """``text`` as :func:`decoded_view` sees it, without the offsets and colour codes."""
+    return _DECODABLE.sub(_decode_one, text)
+
+
+def decoded_view(text: str) -> tuple[str, list[int]]:
+    """``text`` with its JSON escapes and ``%XX`` escapes decoded, colour codes blanked, and
+    where each character of it starts in ``text`` (one more entry: the end of ``text``). A
+    match's span ``a, b`` in the view is ``offsets[a], offsets[b]`` in ``text``: whole escape
+    sequences, so masking it keeps a JSON string valid."""
+    parts: list[str] = []
+    offsets: list[int] = []
+    done = 0
+    for match in _DECODABLE.finditer(text):
+        start = match.start()
+        if start > done:
+            parts.append(text[done:start])
+            offsets.extend(range(done, start))
+        parts.append(_decoded(match.group()))
+        offsets.append(start)
+        done = match.end()
+    parts.append(text[done:])
+    offsets.extend(range(done, len(text) + 1))
+    view = "".join(parts)
+    if "\x1b" in view:
+        view = _RAW_COLOUR.sub(lambda m: " " * len(m.group()), view)
+    return view, offsets
+
+
 BUILTIN_PATTERNS: tuple[_Pattern, ...] = tuple(_Pattern(*spec) for spec in _BUILTIN)
 BUILTIN_NAMES: tuple[str, ...] = tuple(p.name for p in BUILTIN_PATTERNS)
+#: the index of ``_HIDING_GATE`` in the gate set, after the built-in patterns' gates
+_HIDING_INDEX = len(BUILTIN_PATTERNS)
 
 
 # -- processor ------------------------------------------------------------------------------
@@ -432,11 +515,25 @@ class RedactionProcessor:
             return list(range(len(texts)))
         if not opened:
             return []
+        hiding = None
+        if _HIDING_INDEX in opened:  # an escape that may hide a secret: search decoded too
+            opened.remove(_HIDING_INDEX)
+            if self._opens(_decode(joined)):  # then find the texts, one by one
+                hiding = _HIDING.search(joined)
         starts = [0]
         for text in texts:
             starts.append(starts[-1] + len(text) + 1)
         last = len(texts) - 1
         found: set[int] = set()
+        # a gate opened in the decoded texts: which texts with an escape that may hide a
+        # secret open one once decoded
+        while hiding is not None:
+            i = bisect_right(starts, hiding.start()) - 1
+            if self._opens(_decode(texts[i])):
+                found.add(i)
+            if i >= last:
+                break
+            hiding = _HIDING.search(joined, starts[i + 1])
         # escape sequences blanked too (the same positions): a secret right after one
         views = [joined]
         if "\\" in joined or "\x1b" in joined:
@@ -452,6 +549,14 @@ class RedactionProcessor:
                         break
                     match = search(view, starts[i + 1])
         return sorted(found)
+
+    def _opens(self, text: str) -> bool:
+        """Whether a built-in pattern's gate opens in ``text``."""
+        try:
+            opened = self._gates.Match(text)
+        except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for RE2, a suspect
+            return True
+        return bool(opened) and opened != [_HIDING_INDEX]
 
     def mask_text(self, text: str) -> tuple[str, int]:
         """``text`` with every secret masked, and the number of secrets masked. A text with
@@ -479,4 +584,14 @@ class RedactionProcessor:
                     if found:
                         count += found
                         view = boundary_view(text)
+        if _HIDING.search(text) is not None:
+            view, offsets = decoded_view(text)
+            for triggers, search, pattern in self._table:
+                if triggers and not any(trigger in view for trigger in triggers):
+                    continue
+                if search(view) is not None:
+                    text, found = pattern.apply_decoded(text, view, offsets)
+                    if found:
+                        count += found
+                        view, offsets = decoded_view(text)
         return text, count

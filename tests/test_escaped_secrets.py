@@ -10,7 +10,7 @@ import json
 import httpx
 import orjson
 
-from tests.processors.test_redaction import ESCAPED_KEYS
+from tests.processors.test_redaction import ESCAPED_KEYS, HIDDEN_SECRETS
 from tests.test_store_takes_every_record import Default, default, post, set_attr  # noqa: F401
 
 TOOL_DECISION = 1  # index of the sample's tool_decision record
@@ -50,3 +50,38 @@ async def test_keys_after_escape_sequences_are_masked_in_the_store(
     for name, key in ESCAPED_KEYS.items():
         masked = masked.replace(key, f"[REDACTED:{name}]")
     assert json.loads(stored) == {"command": masked}
+
+
+async def test_secrets_hidden_by_escapes_or_percent_encoding_are_masked_in_the_store(
+    default: Default,  # noqa: F811
+    client: httpx.AsyncClient,
+    sample_json: bytes,
+) -> None:
+    """Every hidden form (escaped characters of the secret, ``\\/\\/`` URLs, URL-encoded
+    query strings, passwords with quotes), the JSON ones in ``tool_parameters`` and the
+    others in ``error``: stored masked, the parameters still parse, as the processor
+    masks them alone."""
+    json_forms = [form for form in HIDDEN_SECRETS.values() if form[0].startswith("{")]
+    text_forms = [form for form in HIDDEN_SECRETS.values() if not form[0].startswith("{")]
+
+    def inner(text: str) -> str:  # the string value of a one-key JSON object, as written
+        return text[text.index(':"') + 2 : -2]
+
+    parameters = "{" + ",".join(f'"k{i}":"{inner(t)}"' for i, (t, _) in enumerate(json_forms))
+    masked = "{" + ",".join(f'"k{i}":"{inner(m)}"' for i, (_, m) in enumerate(json_forms))
+    doc = orjson.loads(sample_json)
+    record = doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"][TOOL_DECISION]
+    set_attr(record, "tool_parameters", {"stringValue": parameters + "}"})
+    set_attr(record, "error", {"stringValue": "\n".join(t for t, _ in text_forms)})
+    resp = await post(client, default.url, default.key, orjson.dumps(doc))
+    assert resp.status_code == 200
+    await default.drained()
+    store = default.store
+    (row,) = await store.call(
+        store.query,
+        "SELECT LogAttributes['tool_parameters'] AS p, LogAttributes['error'] AS e "
+        "FROM otel_logs WHERE EventName = 'tool_decision'",
+    )
+    assert row["p"] == masked + "}"
+    json.loads(row["p"])
+    assert row["e"] == "\n".join(m for _, m in text_forms)

@@ -552,3 +552,76 @@ def test_a_secret_right_after_an_escape_sequence_is_masked_and_the_json_stays_va
         secret, f"[REDACTED:{name}]"
     )
     assert processor.mask_text(masked) == (masked, 0)  # idempotent
+
+
+ANTHROPIC_TAIL = "api03-" + "Ab1_" * 10
+#: secrets whose own characters are escaped or percent-encoded, as they stand in the text,
+#: and what the text is once masked (JSON texts must still parse)
+HIDDEN_SECRETS = {
+    "unicode-escaped dash": (
+        '{"command":"export K=sk\\u002dant-' + ANTHROPIC_TAIL + '"}',
+        '{"command":"export K=[REDACTED:anthropic_api_key]"}',
+    ),
+    "unicode-escaped first letter": (
+        '{"command":"\\u0073k-ant-' + ANTHROPIC_TAIL + '\\nEOF"}',
+        '{"command":"[REDACTED:anthropic_api_key]\\nEOF"}',
+    ),
+    "unicode-escaped access key letter": (
+        '{"command":"AKIA\\u0041BCDEFGH12345678"}',
+        '{"command":"[REDACTED:aws_access_key_id]"}',
+    ),
+    "escaped slashes in a URL with a password": (
+        '{"url":"https:\\/\\/admin:hunter2pass@db.example.com\\/x"}',
+        '{"url":"https:\\/\\/admin:[REDACTED:url_password]@db.example.com\\/x"}',
+    ),
+    "escaped slashes in a Slack webhook": (
+        '{"url":"https:\\/\\/hooks.slack.com\\/services\\/T000\\/B000\\/XXXXXXXX"}',
+        '{"url":"https:\\/\\/hooks.slack.com\\/services\\/[REDACTED:slack_webhook_url]"}',
+    ),
+    "URL-encoded URL with a password in a query string": (
+        "curl 'https://x.example.com/cb?to=postgres%3A%2F%2Fapp%3Ap4ssw0rd%40db%2Fapp'",
+        "curl 'https://x.example.com/cb?to=postgres%3A%2F%2Fapp%3A[REDACTED:url_password]"
+        "%40db%2Fapp'",
+    ),
+    "URL-encoded key after an equals sign": (
+        "curl https://x.example.com/?q=key%3Dsk-ant-" + ANTHROPIC_TAIL,
+        "curl https://x.example.com/?q=key%3D[REDACTED:anthropic_api_key]",
+    ),
+    "URL-encoded authorization header": (
+        "curl https://x.example.com/?h=Authorization%3A%20Bearer%20abcDEF123456789",
+        "curl https://x.example.com/?h=Authorization%3A%20Bearer%20[REDACTED:authorization]",
+    ),
+    "password holding an escaped double quote": (
+        '{"command":"psql postgres://app:pa\\"ss@db/x"}',
+        '{"command":"psql postgres://app:[REDACTED:url_password]@db/x"}',
+    ),
+    "password holding a single quote": (
+        "psql mysql://app:it's@db/x",
+        "psql mysql://app:[REDACTED:url_password]@db/x",
+    ),
+}
+
+
+@pytest.mark.parametrize("form", sorted(HIDDEN_SECRETS))
+def test_a_secret_with_escaped_or_percent_encoded_characters_is_masked(form: str) -> None:
+    """A secret that a built-in pattern finds once the text's JSON escapes (``\\uXXXX``,
+    ``\\/``) and percent escapes are undone is masked where it stands, whole escape sequences
+    at a time, so a JSON text stays valid; masking again changes nothing."""
+    import json
+
+    processor = RedactionProcessor(ComponentID("redaction"), RedactionConfig(), None)  # type: ignore[arg-type]
+    text, expected = HIDDEN_SECRETS[form]
+    assert processor.mask_text(text) == (expected, 1)
+    if text.startswith("{"):
+        json.loads(expected)
+    assert processor.mask_text(expected) == (expected, 0)
+
+
+@pytest.mark.parametrize("form", sorted(HIDDEN_SECRETS))
+def test_a_batch_search_finds_the_text_holding_a_hidden_secret(form: str) -> None:
+    """The batch-level search names the text with a hidden secret as a suspect, among
+    texts without one (a suspect missed there is never masked)."""
+    processor = RedactionProcessor(ComponentID("redaction"), RedactionConfig(), None)  # type: ignore[arg-type]
+    text, _ = HIDDEN_SECRETS[form]
+    plain = ['{"command":"ls -la\\n"}', "curl https://x.example.com/?q=a%20b", "hello"]
+    assert processor.suspects([*plain, text, *plain]) == [len(plain)]
