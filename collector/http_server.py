@@ -7,7 +7,8 @@ only: aiohttp's own answer and log quote the offending bytes, which may be an
 ``Authorization`` header's key.
 
 Connections are bounded before any request is read (:class:`ConnectionLimits`): a
-connection whose first request's headers are not complete within ``header_timeout`` is
+connection whose request headers are not complete within ``header_timeout`` (from the
+connection for its first request, from a next request's first bytes on a kept-alive one) is
 closed, and a new connection beyond ``max_connections`` for the server, or beyond
 ``max_connections_per_address`` from one client address, is closed at once. Each is logged
 and counted (``session_collector_http_connections_cut_total{server,reason}``).
@@ -36,7 +37,7 @@ from collector.workers import reuse_port
 class ConnectionLimits:
     """What a server allows a connection before its first request is read."""
 
-    #: seconds for the first request's headers to arrive complete
+    #: seconds for a request's headers to arrive complete
     header_timeout: float = 5.0
     #: connections open at once on the server
     max_connections: int = 2048
@@ -80,6 +81,7 @@ class _QuietRequestHandler(RequestHandler):
 
     _address: str | None = None
     _header_timer: asyncio.TimerHandle | None = None
+    _limits: ConnectionLimits = ConnectionLimits()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -99,13 +101,26 @@ class _QuietRequestHandler(RequestHandler):
             return
         self._address = address
         server.by_address[address] = server.by_address.get(address, 0) + 1
-        self._header_timer = self._loop.call_later(limits.header_timeout, self._headers_late)
+        self._limits = limits
+        self._header_timer = self._loop.call_later(limits.header_timeout, self._headers_late, 0)
 
     def data_received(self, data: bytes) -> None:
+        before = self._request_count
         super().data_received(data)
-        if self._header_timer is not None and self._request_count:
-            self._header_timer.cancel()  # the first request's headers are in
-            self._header_timer = None
+        if self._request_count > before:  # a request's headers are in
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+        elif self._header_timer is None and self._awaiting_request():
+            # the first bytes of a next request on a kept-alive connection: its headers get
+            # header_timeout too (a body arriving is not this: a request is being handled)
+            self._header_timer = self._loop.call_later(
+                self._limits.header_timeout, self._headers_late, self._request_count
+            )
+
+    def _awaiting_request(self) -> bool:
+        waiter = self._waiter
+        return waiter is not None and not waiter.done() and not self._force_close
 
     def connection_lost(self, exc: BaseException | None) -> None:
         server = self._manager
@@ -121,10 +136,10 @@ class _QuietRequestHandler(RequestHandler):
             self._address = None
         super().connection_lost(exc)
 
-    def _headers_late(self) -> None:
+    def _headers_late(self, requests: int) -> None:
         self._header_timer = None
         server = self._manager
-        if isinstance(server, _QuietServer) and not self._request_count:
+        if isinstance(server, _QuietServer) and self._request_count == requests:
             server.cut("header_timeout", self._address or "")
             self.force_close()
             if self.transport is not None:

@@ -181,6 +181,52 @@ async def test_connections_whose_headers_never_end_are_closed_while_a_valid_clie
         writer.close()
 
 
+async def test_a_kept_alive_connection_whose_next_headers_never_end_is_closed(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> None:
+    """After a whole request answered 200 on a kept-alive connection, the next request's
+    headers get header_timeout too: half-sent, the connection is closed and counted."""
+    from tests.conftest import base_config
+
+    running = await start_collector(base_config(keys_file, header_timeout="300ms"))
+    host, port = address(running, "otlp")
+    before = cut("header_timeout")
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(empty_export(org_key).replace(b"Connection: close\r\n", b""))
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=5)
+    assert head.startswith(b"HTTP/1.1 200"), head[:100]
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    await asyncio.wait_for(reader.readexactly(length), timeout=5)
+    writer.write(b"POST /v1/logs HTTP/1.1\r\nHost: collector\r\nContent-Ty")
+    await writer.drain()
+    assert await closed_by_server(reader, 5)
+    assert cut("header_timeout") - before == 1
+    writer.close()
+
+
+async def test_a_slow_request_body_is_not_cut_by_the_header_timeout(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> None:
+    """header_timeout bounds headers only: a body sent in pieces over longer than it, its
+    headers complete at once, is answered 200."""
+    from tests.conftest import base_config
+
+    running = await start_collector(base_config(keys_file, header_timeout="300ms"))
+    host, port = address(running, "otlp")
+    request = empty_export(org_key)
+    head, body = request.split(b"\r\n\r\n", 1)
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(head + b"\r\n\r\n")
+    for byte in body:
+        await asyncio.sleep(0.05)  # about 1 s in all, over three header timeouts
+        writer.write(bytes([byte]))
+        await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), timeout=5)
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+    writer.close()
+
+
 async def test_connections_beyond_the_per_address_limit_are_closed_at_once(
     start_collector: StartCollector, keys_file: Path, org_key: str
 ) -> None:
