@@ -60,8 +60,8 @@ def event_name(record: LogRecord) -> str:
     """OTLP ``eventName``, else a ``claude_code.*`` body, else ``event.name``; no prefix."""
     name = record.event_name
     if not name:
-        body = record.body
-        if isinstance(body, str) and body.startswith(EVENT_PREFIX):
+        body = record.body_text
+        if body is not None and body.startswith(EVENT_PREFIX):
             name = body
         else:
             attr = record.attribute("event.name")

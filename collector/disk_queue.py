@@ -66,12 +66,35 @@ class DiskQueue:
             self._size += 1
             self._records += records
 
-    def peek(self, limit: int = 1) -> list[QueuedBatch]:
+    def peek(
+        self, limit: int = 1, *, max_records: int | None = None, max_bytes: int | None = None
+    ) -> list[QueuedBatch]:
+        """The oldest items, at most ``limit``, and no more than hold ``max_records`` records
+        and ``max_bytes`` of payload (but at least one): only those are read from disk."""
+        items: list[QueuedBatch] = []
+        records = size = 0
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, tenant, payload, records FROM queue ORDER BY id LIMIT ?", (limit,)
-            ).fetchall()
-        return [QueuedBatch(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
+            cursor = self._db.execute(
+                "SELECT id, tenant, records, length(payload) FROM queue ORDER BY id LIMIT ?",
+                (limit,),
+            )
+            chosen: list[tuple[int, str, int, int]] = []
+            for row in cursor:
+                records += row[2]
+                size += row[3]
+                if chosen and (
+                    (max_records is not None and records > max_records)
+                    or (max_bytes is not None and size > max_bytes)
+                ):
+                    break
+                chosen.append(row)
+            cursor.close()
+            for row in chosen:
+                (payload,) = self._db.execute(
+                    "SELECT payload FROM queue WHERE id = ?", (row[0],)
+                ).fetchone()
+                items.append(QueuedBatch(row[0], row[1], bytes(payload), row[2]))
+        return items
 
     def delete(self, item: QueuedBatch) -> None:
         with self._lock:

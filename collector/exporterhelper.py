@@ -32,6 +32,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -87,6 +88,8 @@ SendEncoded = Callable[[list[QueuedBatch]], Awaitable[None]]
 SHUTDOWN_DRAIN = 5.0
 #: the most records the drainer hands to ``send_encoded`` at once
 DRAIN_RECORDS = 50_000
+#: the most payload bytes it hands to ``send_encoded`` at once (one request may be larger)
+DRAIN_BYTES = 64 * 1024 * 1024
 
 
 class QueuedSender:
@@ -274,10 +277,12 @@ class QueuedSender:
             wait = self._down_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)  # the downstream failed: retry when backoff ends
-            items = await self._run(queue.peek, 1 if self._send_encoded is None else 1000)
-            if self._send_encoded is not None:
-                items = _up_to(items, DRAIN_RECORDS)
-                assert self._send_encoded is not None
+            if self._send_encoded is None:
+                items = await self._run(queue.peek, 1)
+            else:
+                items = await self._run(
+                    partial(queue.peek, 1000, max_records=DRAIN_RECORDS, max_bytes=DRAIN_BYTES)
+                )
                 try:
                     await self._send_encoded(items)
                 except RetryableError as exc:
@@ -355,13 +360,3 @@ class QueuedSender:
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, fn, *args)
-
-
-def _up_to(items: list[QueuedBatch], records: int) -> list[QueuedBatch]:
-    """The first items, as many as hold at most ``records`` records (at least one)."""
-    total = 0
-    for i, item in enumerate(items):
-        total += item.records
-        if total > records and i:
-            return items[:i]
-    return items

@@ -51,6 +51,8 @@ def decode_request(data: bytes, limits: RequestLimits | None = None) -> list[Log
     records: list[LogRecord] = []
     if limits is not None:
         _count(doc, limits)
+        if limits.counted_exactly(len(data)):
+            _count_values(doc, limits.attributes)
     for i, rl in enumerate(_list(doc, "resourceLogs")):
         try:
             _resource_logs(rl, records)
@@ -94,10 +96,70 @@ def _count(doc: dict[str, Any], limits: RequestLimits) -> None:
             "max_records_per_request",
         )
     if attributes > limits.attributes:
-        raise TooMuchInRequest(
-            f"the request holds more than {limits.attributes} attributes",
-            "max_attributes_per_request",
-        )
+        raise _over(limits.attributes)
+
+
+def _count_values(doc: dict[str, Any], limit: int) -> None:
+    """Refuse a request whose attributes and the values nested in attribute values and
+    bodies are more than ``limit``, counting until it is over (a large request only:
+    ``RequestLimits.counted_exactly``); malformed parts are left to the decoder."""
+    left = limit
+
+    def kvs(values: Any) -> None:
+        nonlocal left
+        if not isinstance(values, list):
+            return
+        left -= len(values)
+        if left < 0:
+            raise _over(limit)
+        for kv in values:
+            if isinstance(kv, dict):
+                nested(kv.get("value"))
+
+    def nested(value: Any) -> None:
+        nonlocal left
+        if not isinstance(value, dict):
+            return
+        array = value.get("arrayValue")
+        if isinstance(array, dict):
+            items = array.get("values")
+            if isinstance(items, list):
+                left -= len(items)
+                if left < 0:
+                    raise _over(limit)
+                for item in items:
+                    nested(item)
+        kvlist = value.get("kvlistValue")
+        if isinstance(kvlist, dict):
+            kvs(kvlist.get("values"))
+
+    def attributes(obj: Any) -> None:
+        if isinstance(obj, dict):
+            kvs(obj.get("attributes"))
+
+    for rl in _loose_list(doc.get("resourceLogs")):
+        if not isinstance(rl, dict):
+            continue
+        attributes(rl.get("resource"))
+        for sl in _loose_list(rl.get("scopeLogs")):
+            if not isinstance(sl, dict):
+                continue
+            attributes(sl.get("scope"))
+            for lr in _loose_list(sl.get("logRecords")):
+                attributes(lr)
+                if isinstance(lr, dict):
+                    nested(lr.get("body"))
+
+
+def _loose_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _over(limit: int) -> TooMuchInRequest:
+    return TooMuchInRequest(
+        f"the request holds more than {limit} attributes and nested values",
+        "max_attributes_per_request",
+    )
 
 
 def _resource_logs(rl: Any, out: list[LogRecord]) -> None:

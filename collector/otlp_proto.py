@@ -63,6 +63,8 @@ def _decode(data: bytes, limits: RequestLimits | None) -> list[LogRecord]:
                 f"the request holds more than {limits.records} records, scopes and resources",
                 "max_records_per_request",
             )
+        if limits.counted_exactly(len(data)):
+            _count_values(raw_request, limits.attributes)
     for rl, lite_rl in zip(raw_request, lite, strict=True):
         raw = rl.resource
         pb_res = PbResource.FromString(raw)
@@ -92,12 +94,58 @@ def _decode(data: bytes, limits: RequestLimits | None) -> list[LogRecord]:
     return records
 
 
+def _count_values(raw_request: Any, limit: int) -> None:
+    """Refuse a request whose attributes (duplicate keys too) and values nested in
+    attribute values and bodies are more than ``limit``: each part parsed alone, the count
+    stopping as soon as it is over (a large request only: ``RequestLimits.counted_exactly``)."""
+    left = limit
+
+    def kvs(values: Any) -> None:
+        nonlocal left
+        left -= len(values)
+        if left < 0:
+            raise _over(limit)
+        for kv in values:
+            if kv.value.WhichOneof("value") in _CONTAINERS:
+                nested(kv.value)
+
+    def nested(value: Any) -> None:
+        nonlocal left
+        if value.WhichOneof("value") == "array_value":
+            items = value.array_value.values
+            left -= len(items)
+            if left < 0:
+                raise _over(limit)
+            for item in items:
+                if item.WhichOneof("value") in _CONTAINERS:
+                    nested(item)
+        else:
+            kvs(value.kvlist_value.values)
+
+    for rl in raw_request:
+        kvs(PbResource.FromString(rl.resource).attributes)
+        for sl in rl.scope_logs:
+            kvs(PbScope.FromString(sl.scope).attributes)
+            for raw in sl.log_records:
+                record = PbLogRecord.FromString(raw)
+                kvs(record.attributes)
+                if record.body.WhichOneof("value") in _CONTAINERS:
+                    nested(record.body)
+
+
+_CONTAINERS = frozenset(("array_value", "kvlist_value"))
+
+
+def _over(limit: int) -> TooMuchInRequest:
+    return TooMuchInRequest(
+        f"the request holds more than {limit} attributes and nested values",
+        "max_attributes_per_request",
+    )
+
+
 def _within(limits: RequestLimits | None, attributes: int) -> None:
     if limits is not None and attributes > limits.attributes:
-        raise TooMuchInRequest(
-            f"the request holds more than {limits.attributes} attributes",
-            "max_attributes_per_request",
-        )
+        raise _over(limits.attributes)
 
 
 def _lite_field(name: str) -> Any:
@@ -156,6 +204,13 @@ class ProtoLogRecord(LogRecord):
             return [(key, attributes[key]) for key in keys if key in attributes]
         values = self._lite.attributes
         return [(key, _any(values[key])) for key in keys if key in values]
+
+    @property
+    def body_text(self) -> str | None:
+        if self._body is not _LAZY:
+            return super().body_text
+        body = self._lite.body
+        return body.string_value if body.WhichOneof("value") == "string_value" else None
 
     def _load_body(self) -> AnyValue:
         lite = self._lite

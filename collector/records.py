@@ -53,8 +53,16 @@ class RequestLimits:
 
     #: records, scopes and resources
     records: int
-    #: attributes of resources, scopes and records (not those nested in values)
+    #: attributes of resources, scopes and records, and the values nested in attribute
+    #: values and bodies (array elements, key-value list entries), duplicates included
     attributes: int
+
+    def counted_exactly(self, size: int) -> bool:
+        """Whether a request of ``size`` bytes (decompressed) may hold more attributes and
+        nested values than allowed, so that the decoder must count them all: each takes 2
+        bytes or more on the wire (a tag and a length in protobuf, ``{}`` in JSON), so a
+        smaller request cannot."""
+        return size > 2 * self.attributes
 
 
 AnyValue: TypeAlias = (
@@ -180,6 +188,13 @@ class LogRecord:
     @body.setter
     def body(self, value: AnyValue) -> None:
         self._body = value
+
+    @property
+    def body_text(self) -> str | None:
+        """The body if it is a string, else ``None``; a lazy record's subclass reads it
+        without converting a body of another kind (which may be large)."""
+        body = self.body
+        return body if isinstance(body, str) else None
 
     @property
     def derived(self) -> AgentEvent:

@@ -12,6 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 import zstandard
+from google.protobuf.json_format import MessageToJson
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
 from tests.conftest import RunningCollector, StartCollector, base_config
 
@@ -131,3 +135,114 @@ async def test_more_attributes_than_allowed_is_413_naming_the_setting(
     assert accepted.status_code == 200
     (batch,) = running.exporter().batches
     assert len(batch.records[0].attributes) == 1000
+
+
+def _request(record: LogRecord) -> ExportLogsServiceRequest:
+    request = ExportLogsServiceRequest()
+    request.resource_logs.add().scope_logs.add().log_records.append(record)
+    return request
+
+
+def _as(request: ExportLogsServiceRequest, media: str) -> bytes:
+    if "protobuf" in media:
+        return request.SerializeToString()
+    return MessageToJson(request, indent=None).encode()
+
+
+def body_array(count: int) -> ExportLogsServiceRequest:
+    """One record whose body is an array of ``count`` empty values."""
+    record = LogRecord()
+    record.body.array_value.values.extend(AnyValue() for _ in range(count))
+    return _request(record)
+
+
+def nested_in_attribute(entries: int) -> ExportLogsServiceRequest:
+    """One record with one attribute: a key-value list of ``entries`` entries, each an
+    array of one value (1 + 2 x entries attributes and nested values)."""
+    record = LogRecord()
+    kvlist = record.attributes.add(key="a").value.kvlist_value
+    for i in range(entries):
+        kvlist.values.add(key=f"k{i}").value.array_value.values.add(string_value="v")
+    return _request(record)
+
+
+@pytest.mark.parametrize("media", ["application/x-protobuf", "application/json"])
+async def test_values_nested_in_a_body_count_toward_the_attribute_bound(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    client: httpx.AsyncClient,
+    media: str,
+) -> None:
+    """With max_attributes_per_request 1000: a body array of 1001 values is 413 naming the
+    setting; one of 1000 is accepted with all 1000."""
+    running = await start_collector(base_config(keys_file, max_attributes_per_request=1000))
+    headers = {"Content-Type": media, "Authorization": f"Bearer {org_key}"}
+    url = running.url + "/v1/logs"
+    refused = await client.post(url, content=_as(body_array(1001), media), headers=headers)
+    assert refused.status_code == 413
+    assert b"max_attributes_per_request" in refused.content
+    accepted = await client.post(url, content=_as(body_array(1000), media), headers=headers)
+    assert accepted.status_code == 200
+    (batch,) = running.exporter().batches
+    assert len(batch.records[0].body) == 1000  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("media", ["application/x-protobuf", "application/json"])
+async def test_values_nested_in_attributes_count_toward_the_attribute_bound(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    client: httpx.AsyncClient,
+    media: str,
+) -> None:
+    """With max_attributes_per_request 1000: an attribute holding a key-value list of 500
+    arrays of one value (1,001 in all) is 413; of 499 arrays (999) it is accepted."""
+    running = await start_collector(base_config(keys_file, max_attributes_per_request=1000))
+    headers = {"Content-Type": media, "Authorization": f"Bearer {org_key}"}
+    url = running.url + "/v1/logs"
+    refused = await client.post(url, content=_as(nested_in_attribute(500), media),
+                                headers=headers)  # fmt: skip
+    assert refused.status_code == 413
+    assert b"max_attributes_per_request" in refused.content
+    accepted = await client.post(url, content=_as(nested_in_attribute(499), media),
+                                 headers=headers)  # fmt: skip
+    assert accepted.status_code == 200
+
+
+async def test_attributes_of_one_key_repeated_all_count(
+    start_collector: StartCollector, keys_file: Path, org_key: str, client: httpx.AsyncClient
+) -> None:
+    """Protobuf keeps the last of repeated keys, but each repeat was sent and parsed: 1001
+    attributes all named ``k`` are 413 under max_attributes_per_request 1000."""
+    running = await start_collector(base_config(keys_file, max_attributes_per_request=1000))
+    record = LogRecord()
+    for i in range(1001):
+        record.attributes.add(key="k").value.int_value = i
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {org_key}"}
+    refused = await client.post(running.url + "/v1/logs",
+                                content=_request(record).SerializeToString(),
+                                headers=headers)  # fmt: skip
+    assert refused.status_code == 413
+    assert b"max_attributes_per_request" in refused.content
+
+
+@pytest.mark.parametrize("media", ["application/x-protobuf", "application/json"])
+async def test_an_amplified_body_of_nested_values_is_413_by_default(
+    running: RunningCollector, org_key: str, client: httpx.AsyncClient, media: str
+) -> None:
+    """A zstd body of a few kilobytes holding one record whose body is an array of three
+    million empty values: 413 by the default bound (2,000,000), peak memory up by far less
+    than storing them would take, nothing passed on."""
+    raw = _as(body_array(3_000_000), media)
+    body = zstandard.ZstdCompressor().compress(raw)
+    assert len(body) < 64 * 1024
+    before = peak_rss_mib()
+    headers = {"Content-Type": media, "Content-Encoding": "zstd",
+               "Authorization": f"Bearer {org_key}"}  # fmt: skip
+    refused = await client.post(running.url + "/v1/logs", content=body, headers=headers,
+                                timeout=30)  # fmt: skip
+    assert refused.status_code == 413, refused.content[:200]
+    assert b"max_attributes_per_request" in refused.content
+    assert peak_rss_mib() - before < 400
+    assert running.exporter().batches == []

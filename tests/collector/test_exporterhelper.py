@@ -268,3 +268,23 @@ def test_write_ahead_without_storage_is_a_config_error() -> None:
 
     with pytest.raises(ValidationError, match="write_ahead needs storage"):
         QueueSettings(write_ahead=True)
+
+
+def test_the_drainer_reads_from_disk_no_more_than_its_record_and_byte_bounds(
+    tmp_path: Path,
+) -> None:
+    """peek hands the oldest items, stopping before the one that would pass max_records or
+    max_bytes, but always at least one (a single large request still drains)."""
+    from collector.disk_queue import DiskQueue
+
+    queue = DiskQueue(tmp_path / "q.db", capacity=100)
+    for n, size in enumerate([10, 10, 10, 50, 10]):
+        queue.put("acme", bytes([n]) * size, records=n + 1)
+    ids = lambda items: [item.payload[0] for item in items]  # noqa: E731
+    assert ids(queue.peek(10)) == [0, 1, 2, 3, 4]
+    assert ids(queue.peek(10, max_bytes=30)) == [0, 1, 2]
+    assert ids(queue.peek(10, max_records=6)) == [0, 1, 2]
+    assert ids(queue.peek(10, max_records=5)) == [0, 1]
+    assert ids(queue.peek(10, max_bytes=1)) == [0]
+    assert ids(queue.peek(2)) == [0, 1]
+    assert [len(item.payload) for item in queue.peek(10)] == [10, 10, 10, 50, 10]

@@ -321,3 +321,23 @@ def test_a_changed_protobuf_record_is_encoded_from_its_fields(sample_json: bytes
     again = otlp_proto.decode_request(otlp_proto.encode_request(LogBatch("acme", records)))
     assert again[0].attribute("prompt") == "[REDACTED]"
     assert [_fields(r) for r in again[1:]] == [_fields(r) for r in records[1:]]
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [("claude_code.api_request", "claude_code.api_request"), ("", ""), (7, None),
+     ([1, [2, 3]], None), ({"k": "v"}, None), (None, None)],
+)  # fmt: skip
+def test_a_protobuf_body_is_read_as_text_only_when_it_is_text(body: object, text: object) -> None:
+    """``body_text`` is the body when it is a string, else None, whatever the encoding, and
+    reading it from protobuf converts no other kind of body (an array of millions of values
+    would cost seconds): the body is still unread afterwards."""
+    from collector.records import _LAZY
+
+    batch = LogBatch("acme", [LogRecord(body=body)])  # type: ignore[arg-type]
+    (record,) = otlp_proto.decode_request(otlp_proto.encode_request(batch))
+    assert record.body_text == text
+    assert record._body is _LAZY  # type: ignore[attr-defined]
+    assert record.body == body
+    assert record.body_text == text
+    assert LogRecord(body=body).body_text == text  # type: ignore[arg-type]
