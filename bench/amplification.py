@@ -114,10 +114,11 @@ async def main(shape: str, values: int, encoding: str) -> None:
             answer = await client.post(url, content=body, headers={
                 "Authorization": f"Bearer {key}", "Content-Type": media,
                 "Content-Encoding": "zstd"})  # fmt: skip
-        print(f"answer {answer.status_code} {answer.text[:80]!r} in "
-              f"{time.monotonic() - start:.2f} s, peak RSS +{peak_mib() - before:.0f} MiB")  # fmt: skip
+        took, rise = time.monotonic() - start, peak_mib() - before
+        print(f"answer {answer.status_code} {answer.text[:80]!r} in {took:.2f} s, "
+              f"peak RSS +{rise:.0f} MiB")  # fmt: skip
         sender = exporter.sender  # type: ignore[attr-defined]
-        while sender.queued_batches and time.monotonic() - start < 300:
+        while sender.queued_batches and time.monotonic() - start < 300:  # noqa: ASYNC110
             await asyncio.sleep(0.1)
         store = exporter.store  # type: ignore[attr-defined]
         (row,) = await store.call(store.query, "SELECT count() AS c FROM otel_logs")
