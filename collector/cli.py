@@ -15,7 +15,7 @@ from collector import keystore
 from collector.component import Kind
 from collector.config import Config, validate
 from collector.confmap import ConfMap, load_files, parse_yaml
-from collector.errors import ConfigError
+from collector.consumererror import ConfigError
 from collector.registry import Registry, builtin_registry
 
 DEFAULT_CONFIG_NAME = "(built-in default config)"

@@ -95,7 +95,7 @@ class Component(Protocol):
 @runtime_checkable
 class Consumer(Protocol):
     """Takes batches. ``consume`` returns once every downstream durably accepted the batch
-    and raises a :class:`collector.errors.ConsumerError` otherwise."""
+    and raises a :class:`collector.consumererror.ConsumerError` otherwise."""
 
     mutates_data: ClassVar[bool]
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from collector.component import ComponentConfig, ComponentID, ComponentIDField, Kind
 from collector.confmap import ConfMap
-from collector.errors import ConfigError
+from collector.consumererror import ConfigError
 from collector.netaddr import Endpoint
 from collector.registry import Registry
 

@@ -41,8 +41,8 @@ from pydantic import Field, model_validator
 
 from collector import metrics, otlp_proto
 from collector.component import ComponentConfig, ComponentID
+from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
-from collector.errors import PartialRejection, PermanentError, RetryableError
 from collector.records import LogBatch
 from collector.units import Duration
 from collector.workers import worker_index

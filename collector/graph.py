@@ -17,7 +17,7 @@ import structlog
 
 from collector.component import Component, ComponentID, Consumer, Host, Kind
 from collector.config import Config
-from collector.errors import (
+from collector.consumererror import (
     ConsumerError,
     OverloadError,
     PartialRejection,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
-from collector.errors import DecodeError, TooMuchInRequest
+from collector.consumererror import DecodeError, TooMuchInRequest
 from collector.records import (
     BODY_DEPTH,
     LOG_ATTRIBUTE_DEPTH,

@@ -14,7 +14,7 @@ from opentelemetry.proto.common.v1.common_pb2 import KeyValue as PbKeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
-from collector.errors import DecodeError, TooMuchInRequest
+from collector.consumererror import DecodeError, TooMuchInRequest
 from collector.otlp_wire import LiteRequest, RawRequest
 from collector.records import (
     _LAZY,

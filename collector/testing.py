@@ -12,7 +12,7 @@ import asyncio
 from typing import ClassVar, Literal
 
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.errors import (
+from collector.consumererror import (
     ConsumerError,
     OverloadError,
     PartialRejection,

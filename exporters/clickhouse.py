@@ -17,7 +17,7 @@ Errors have a kind (:mod:`collector.clickhouse.errors`, by type and server code)
   empty (:mod:`collector.clickhouse.rows`), so this is rare. Should an insert still fail
   because of what it holds, the batch is split in halves until the records that fail alone
   are found; every other record is stored, and the ones at fault are handed back as a
-  :class:`~collector.errors.PartialRejection` that names them and carries them: the OTLP
+  :class:`~collector.consumererror.PartialRejection` that names them and carries them: the OTLP
   receiver answers ``partial_success``, the Kafka receiver writes them to its dead-letter
   topic, the disk queue to its dead-letter table. Nothing is retried, nothing is marked
   down, no other tenant notices.
@@ -49,8 +49,8 @@ from collector.clickhouse.errors import DataRefused, code_of, is_data_error
 from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.clickhouse.writer import RefusedTogether, Writer
 from collector.component import ComponentID, Factory, Host, Kind
+from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import QueuedBatch
-from collector.errors import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.records import LogBatch, LogRecord
 from collector.units import Duration

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from collector import metrics, otlp_json
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
-from collector.errors import RetryableError
+from collector.consumererror import RetryableError
 from collector.records import LogBatch
 
 TYPE = "file"

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from collector import otlp_json, otlp_proto
 from collector.component import ComponentID, Factory, Host, Kind
-from collector.errors import PartialRejection, PermanentError, RetryableError
+from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
 from collector.records import LogBatch, LogRecord

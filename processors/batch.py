@@ -49,7 +49,7 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.errors import PartialRejection, RetryableError
+from collector.consumererror import PartialRejection, RetryableError
 from collector.records import LogBatch, LogRecord
 from collector.units import Duration
 

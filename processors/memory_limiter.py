@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.errors import OverloadError
+from collector.consumererror import OverloadError
 from collector.records import LogBatch
 from collector.units import Duration
 

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from collector import metrics, otlp_json, otlp_proto
 from collector.component import ComponentID, Consumer, Factory, Host, Kind
-from collector.errors import DecodeError, PartialRejection, PermanentError, RetryableError
+from collector.consumererror import DecodeError, PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import RetrySettings
 from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
 from collector.records import LogBatch, LogRecord

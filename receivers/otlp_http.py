@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from collector import metrics, otlp_json, otlp_proto
 from collector.auth import Authenticator, AuthError, authorization
 from collector.component import Consumer
-from collector.errors import (
+from collector.consumererror import (
     ConsumerError,
     DecodeError,
     OverloadError,

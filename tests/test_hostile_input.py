@@ -34,7 +34,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from collector import otlp_json, otlp_proto
-from collector.errors import DecodeError
+from collector.consumererror import DecodeError
 from collector.records import LogBatch
 from collector.records import LogRecord as Record
 from tests.conftest import RunningCollector, StartCollector, base_config

@@ -22,8 +22,8 @@ from collector import keystore, metrics, otlp_json, otlp_proto
 from collector.cli import load_config
 from collector.clickhouse import Store, queries
 from collector.component import ComponentID
+from collector.consumererror import PartialRejection
 from collector.disk_queue import DiskQueue
-from collector.errors import PartialRejection
 from collector.records import LogBatch
 from collector.registry import builtin_registry
 from collector.service import Service

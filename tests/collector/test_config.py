@@ -12,7 +12,7 @@ from collector.cli import load_config
 from collector.component import ComponentID, Kind
 from collector.config import Config, validate
 from collector.confmap import load_files
-from collector.errors import ConfigError
+from collector.consumererror import ConfigError
 from collector.registry import builtin_registry
 from tests.conftest import REPO
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from collector.component import ComponentID
-from collector.errors import RetryableError
+from collector.consumererror import RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.records import LogBatch, LogRecord
 
@@ -189,8 +189,8 @@ async def test_a_queued_batch_refused_for_good_moves_to_the_dead_letter_table(
 ) -> None:
     """A permanent refusal of a queued batch keeps it in the dead-letter table and the
     batches behind it are delivered."""
+    from collector.consumererror import PermanentError
     from collector.disk_queue import DiskQueue
-    from collector.errors import PermanentError
 
     down = Downstream()
 

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from collector.errors import (
+from collector.consumererror import (
     OverloadError,
     PartialRejection,
     PermanentError,

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from collector import otlp_json, otlp_proto
-from collector.errors import DecodeError
+from collector.consumererror import DecodeError
 from collector.records import LogBatch, LogRecord
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"

@@ -10,7 +10,7 @@ import pytest
 
 from collector import otlp_json
 from collector.component import ComponentID
-from collector.errors import RetryableError
+from collector.consumererror import RetryableError
 from collector.records import LogBatch
 from exporters.file import FileExporter, FileExporterConfig
 

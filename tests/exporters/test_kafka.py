@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from collector import otlp_json
 from collector.component import ComponentID
-from collector.errors import PartialRejection
+from collector.consumererror import PartialRejection
 from collector.records import LogBatch, LogRecord
 from exporters.kafka import KafkaExporter, KafkaExporterConfig
 from tests.conftest import StartCollector, base_config, create_topic, read_topic

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from collector.component import ComponentID
-from collector.errors import RetryableError
+from collector.consumererror import RetryableError
 from collector.records import LogBatch, LogRecord
 from processors.batch import FACTORY, BatchConfig, BatchProcessor
 
@@ -406,7 +406,7 @@ async def test_records_refused_downstream_are_reported_to_their_own_caller_only(
 ) -> None:
     """Two callers' records go down in one batch and the downstream refuses one record of
     the second caller: the first caller succeeds, the second hears of exactly that record."""
-    from collector.errors import PartialRejection
+    from collector.consumererror import PartialRejection
 
     processor, downstream = build(timeout=LONG)
     downstream.hold = True

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from collector import otlp_json
 from collector.component import ComponentID, Kind
-from collector.errors import RetryableError
+from collector.consumererror import RetryableError
 from collector.records import AnyValue, LogBatch, LogRecord
 from collector.testing import RecordingExporter, RecordingExporterConfig
 from processors.redaction import (
