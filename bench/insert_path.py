@@ -82,7 +82,7 @@ def realistic_bodies(records: int) -> list[bytes]:
 
 
 def fresh_records(bodies: Sequence[bytes], n: int) -> list[Any]:
-    from collector import otlp_proto
+    from collector.pdata import otlp_proto
 
     out: list[Any] = []
     for body in bodies:

@@ -322,8 +322,8 @@ def encode(doc: dict[str, Any], encoding: str) -> bytes:
     if encoding == "json":
         return data
     try:
-        from collector import otlp_json, otlp_proto
-        from collector.records import LogBatch
+        from collector.pdata import otlp_json, otlp_proto
+        from collector.pdata.records import LogBatch
     except ImportError:
         return bytes(json_format.ParseDict(doc, ExportLogsServiceRequest()).SerializeToString())
     return otlp_proto.encode_request(LogBatch("bench", otlp_json.decode_request(data)))

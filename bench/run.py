@@ -734,8 +734,8 @@ def scenario_b(s: Settings) -> dict[str, Any]:
 def _encode_messages(args: tuple[int, int, int]) -> list[tuple[bytes, bytes]]:
     """``count`` protobuf messages of ``batch`` records, each of one session (as the edge's
     kafka exporter makes them), from ongoing sessions so every record is distinct."""
-    from collector import otlp_json, otlp_proto
-    from collector.records import LogBatch
+    from collector.pdata import otlp_json, otlp_proto
+    from collector.pdata.records import LogBatch
 
     seed, count, batch = args
     rng = random.Random(seed)

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen
 
-from collector import otlp_json, otlp_proto
 from collector.component import ComponentID
-from collector.records import LogBatch
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch
 
 
 class _Null:

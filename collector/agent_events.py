@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from collector.records import AnyValue, LogRecord, Resource
+from collector.pdata.records import AnyValue, LogRecord, Resource
 
 EVENT_PREFIX = "claude_code."
 CLIENT_LABELS = {

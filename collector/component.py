@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from collector.records import LogBatch
+from collector.pdata.records import LogBatch
 
 _TYPE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 

@@ -39,11 +39,12 @@ from typing import TypeVar
 import structlog
 from pydantic import Field, model_validator
 
-from collector import metrics, otlp_proto
+from collector import metrics
 from collector.component import ComponentConfig, ComponentID
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
-from collector.records import LogBatch
+from collector.pdata import otlp_proto
+from collector.pdata.records import LogBatch
 from collector.units import Duration
 from collector.workers import worker_index
 

@@ -24,7 +24,7 @@ from collector.consumererror import (
     PermanentError,
     RetryableError,
 )
-from collector.records import LogBatch
+from collector.pdata.records import LogBatch
 from collector.registry import Registry
 
 log = structlog.get_logger(__name__)

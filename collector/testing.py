@@ -19,7 +19,7 @@ from collector.consumererror import (
     PermanentError,
     RetryableError,
 )
-from collector.records import LogBatch
+from collector.pdata.records import LogBatch
 from collector.registry import Registry, builtin_registry
 
 FailureKind = Literal["retryable", "overload", "permanent", "partial"]

@@ -41,7 +41,7 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector import metrics, otlp_proto
+from collector import metrics
 from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
 from collector.clickhouse import rows as row_columns
 from collector.clickhouse.client import schema_file
@@ -52,7 +52,8 @@ from collector.component import ComponentID, Factory, Host, Kind
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import QueuedBatch
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_proto
+from collector.pdata.records import LogBatch, LogRecord
 from collector.units import Duration
 
 TYPE = "clickhouse"

@@ -13,7 +13,7 @@ import structlog
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
-from collector.records import LogBatch, LogRecord
+from collector.pdata.records import LogBatch, LogRecord
 
 TYPE = "debug"
 log = structlog.get_logger(__name__)

@@ -15,10 +15,11 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector import metrics, otlp_json
+from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.consumererror import RetryableError
-from collector.records import LogBatch
+from collector.pdata import otlp_json
+from collector.pdata.records import LogBatch
 
 TYPE = "file"
 log = structlog.get_logger(__name__)

@@ -22,12 +22,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from pydantic import Field
 
-from collector import otlp_json, otlp_proto
 from collector.component import ComponentID, Factory, Host, Kind
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch, LogRecord
 from collector.units import Duration
 
 TYPE = "kafka"

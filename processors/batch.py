@@ -50,7 +50,7 @@ from pydantic import Field, model_validator
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.consumererror import PartialRejection, RetryableError
-from collector.records import LogBatch, LogRecord
+from collector.pdata.records import LogBatch, LogRecord
 from collector.units import Duration
 
 TYPE = "batch"

@@ -20,7 +20,7 @@ import structlog
 from collector import metrics
 from collector.agent_events import CLIENT_LABELS, client_of, event_name, session_id
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.records import LogBatch
+from collector.pdata.records import LogBatch
 
 TYPE = "cowork"
 log = structlog.get_logger(__name__)

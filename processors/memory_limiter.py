@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.consumererror import OverloadError
-from collector.records import LogBatch
+from collector.pdata.records import LogBatch
 from collector.units import Duration
 
 TYPE = "memory_limiter"

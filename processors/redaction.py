@@ -77,7 +77,7 @@ from pydantic import Field, field_validator, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.records import AnyValue, LogBatch, LogRecord
+from collector.pdata.records import AnyValue, LogBatch, LogRecord
 
 TYPE = "redaction"
 

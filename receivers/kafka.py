@@ -28,12 +28,13 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from pydantic import Field
 
-from collector import metrics, otlp_json, otlp_proto
+from collector import metrics
 from collector.component import ComponentID, Consumer, Factory, Host, Kind
 from collector.consumererror import DecodeError, PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import RetrySettings
 from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch, LogRecord
 from collector.units import Duration
 
 TYPE = "kafka"

@@ -28,7 +28,7 @@ from collector.component import (
 )
 from collector.http_server import ConnectionLimits, serve
 from collector.netaddr import Endpoint
-from collector.records import RequestLimits
+from collector.pdata.records import RequestLimits
 from collector.units import Duration
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 

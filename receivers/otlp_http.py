@@ -26,7 +26,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from collector import metrics, otlp_json, otlp_proto
+from collector import metrics
 from collector.auth import Authenticator, AuthError, authorization
 from collector.component import Consumer
 from collector.consumererror import (
@@ -38,7 +38,8 @@ from collector.consumererror import (
     RetryableError,
     TooMuchInRequest,
 )
-from collector.records import LogBatch, LogRecord, RequestLimits
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch, LogRecord, RequestLimits
 
 log = structlog.get_logger(__name__)
 

@@ -33,10 +33,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
-from collector import otlp_json, otlp_proto
 from collector.consumererror import DecodeError
-from collector.records import LogBatch
-from collector.records import LogRecord as Record
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch
+from collector.pdata.records import LogRecord as Record
 from tests.conftest import RunningCollector, StartCollector, base_config
 
 LOGS = "/v1/logs"
@@ -1014,7 +1014,7 @@ async def test_json_decoding_time_does_not_grow_with_attribute_key_length_times_
     """A 3 MiB JSON export whose one long attribute key sits above 30,000 nested values is
     decoded about as fast as the same export with a short key.
 
-    PRODUCT BUG (fails today): collector/otlp_json.py builds an error-path string for every
+    PRODUCT BUG (fails today): collector/pdata/otlp_json.py builds an error-path string for every
     value it decodes, eagerly (``_kvlist``: ``f"{what}[{key}]"``; ``_value``'s arrayValue
     branch: ``f"{what}[{i}]"``), so each of the N values under a key of K bytes copies K
     bytes: O(N*K). Decoding runs on the event loop, so one such 3 MiB request stalls the whole

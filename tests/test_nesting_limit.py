@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
-from collector import otlp_json, otlp_proto
 from collector.component import ComponentID
-from collector.records import LogBatch
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector
 from tests.exporters.test_clickhouse import NoHost

@@ -18,13 +18,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector import keystore, metrics, otlp_json, otlp_proto
+from collector import keystore, metrics
 from collector.cli import load_config
 from collector.clickhouse import Store, queries
 from collector.component import ComponentID
 from collector.consumererror import PartialRejection
 from collector.disk_queue import DiskQueue
-from collector.records import LogBatch
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch
 from collector.registry import builtin_registry
 from collector.service import Service
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig

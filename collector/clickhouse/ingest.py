@@ -31,8 +31,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collector import otlp_proto
-from collector.records import LogBatch
+from collector.pdata import otlp_proto
+from collector.pdata.records import LogBatch
 
 TABLE = "otel_logs_ingest"
 #: the views, and the Null table between them

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from collector.agent_events import AgentEvent
-from collector.records import AnyValue, Attributes, LogRecord
+from collector.pdata.records import AnyValue, Attributes, LogRecord
 
 COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "TraceFlags", "SeverityText", "SeverityNumber",

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from collector.clickhouse.errors import DataRefused
-from collector.records import LogBatch
+from collector.pdata.records import LogBatch
 
 Insert = Callable[[list[LogBatch]], Awaitable[None]]
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collector.records import LogRecord
+    from collector.pdata.records import LogRecord
 
 
 class CollectorError(Exception):

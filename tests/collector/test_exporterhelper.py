@@ -13,7 +13,7 @@ import pytest
 from collector.component import ComponentID
 from collector.consumererror import RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
-from collector.records import LogBatch, LogRecord
+from collector.pdata.records import LogBatch, LogRecord
 
 FAST = RetrySettings(
     initial_interval=timedelta(milliseconds=20),

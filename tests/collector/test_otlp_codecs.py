@@ -10,9 +10,9 @@ import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from collector import otlp_json, otlp_proto
 from collector.consumererror import DecodeError
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch, LogRecord
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
 PROMPT = "a8e7c564-78b9-4c7b-880d-c466e6e33017"
@@ -332,7 +332,7 @@ def test_a_protobuf_body_is_read_as_text_only_when_it_is_text(body: object, text
     """``body_text`` is the body when it is a string, else None, whatever the encoding, and
     reading it from protobuf converts no other kind of body (an array of millions of values
     would cost seconds): the body is still unread afterwards."""
-    from collector.records import _LAZY
+    from collector.pdata.records import _LAZY
 
     batch = LogBatch("acme", [LogRecord(body=body)])  # type: ignore[arg-type]
     (record,) = otlp_proto.decode_request(otlp_proto.encode_request(batch))

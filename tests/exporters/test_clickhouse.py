@@ -12,12 +12,12 @@ import httpx
 import orjson
 import pytest
 
-from collector import otlp_json
 from collector.clickhouse import ClickHouseSettings, Store, queries
 from collector.clickhouse.schema import LATEST, current_version, migrate
 from collector.component import ComponentID
 from collector.consumererror import RetryableError
-from collector.records import LogBatch
+from collector.pdata import otlp_json
+from collector.pdata.records import LogBatch
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector, storage_config
 

@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
-from collector import otlp_json, otlp_proto
 from collector.clickhouse import ClickHouseSettings, Store, ingest, rows
 from collector.clickhouse.client import schema_file
 from collector.clickhouse.schema import has_ingest_view, migrate
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_json, otlp_proto
+from collector.pdata.records import LogBatch, LogRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import loadgen

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import structlog
 
-from collector import otlp_json
 from collector.component import ComponentID
-from collector.records import LogBatch
+from collector.pdata import otlp_json
+from collector.pdata.records import LogBatch
 from exporters.debug import DebugExporter, DebugExporterConfig
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector import otlp_json
 from collector.component import ComponentID
 from collector.consumererror import RetryableError
-from collector.records import LogBatch
+from collector.pdata import otlp_json
+from collector.pdata.records import LogBatch
 from exporters.file import FileExporter, FileExporterConfig
 
 

@@ -11,10 +11,10 @@ import orjson
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from collector import otlp_json
 from collector.component import ComponentID
 from collector.consumererror import PartialRejection
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_json
+from collector.pdata.records import LogBatch, LogRecord
 from exporters.kafka import KafkaExporter, KafkaExporterConfig
 from tests.conftest import StartCollector, base_config, create_topic, read_topic
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from collector.component import ComponentID
 from collector.consumererror import RetryableError
-from collector.records import LogBatch, LogRecord
+from collector.pdata.records import LogBatch, LogRecord
 from processors.batch import FACTORY, BatchConfig, BatchProcessor
 
 LONG = "60s"  # a timeout that never fires within a test

@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from collector import otlp_json
 from collector.agent_events import derive
 from collector.component import ComponentID
-from collector.records import LogBatch, LogRecord, Resource
+from collector.pdata import otlp_json
+from collector.pdata.records import LogBatch, LogRecord, Resource
 from collector.testing import RecordingExporter, RecordingExporterConfig
 from processors.cowork import Cowork, CoworkConfig
 

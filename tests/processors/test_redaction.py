@@ -14,10 +14,10 @@ import string
 import pytest
 from pydantic import ValidationError
 
-from collector import otlp_json
 from collector.component import ComponentID, Kind
 from collector.consumererror import RetryableError
-from collector.records import AnyValue, LogBatch, LogRecord
+from collector.pdata import otlp_json
+from collector.pdata.records import AnyValue, LogBatch, LogRecord
 from collector.testing import RecordingExporter, RecordingExporterConfig
 from processors.redaction import (
     BUILTIN_NAMES,
@@ -498,7 +498,7 @@ def test_default_config() -> None:
 async def test_masked_records_derive_their_fields_again_from_masked_values() -> None:
     """Fields derived before masking must not keep a denied user.email."""
     from collector.agent_events import derive
-    from collector.records import LogBatch, LogRecord
+    from collector.pdata.records import LogBatch, LogRecord
     from collector.testing import RecordingExporter, RecordingExporterConfig
     from processors.redaction import RedactionConfig, RedactionProcessor
 

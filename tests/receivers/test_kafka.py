@@ -9,8 +9,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from collector import otlp_proto
-from collector.records import LogBatch, LogRecord
+from collector.pdata import otlp_proto
+from collector.pdata.records import LogBatch, LogRecord
 from tests.conftest import RunningCollector, StartCollector, read_topic
 
 

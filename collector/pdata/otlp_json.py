@@ -1,4 +1,4 @@
-"""OTLP/JSON <-> :mod:`collector.records`, following the OTLP JSON mapping.
+"""OTLP/JSON <-> :mod:`collector.pdata.records`, following the OTLP JSON mapping.
 
 Decoding accepts what the protobuf JSON mapping allows and senders actually send: 64-bit
 integers as strings or numbers, enums as integers (or their names), hex ``traceId`` and
@@ -17,7 +17,7 @@ import orjson
 from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 
 from collector.consumererror import DecodeError, TooMuchInRequest
-from collector.records import (
+from collector.pdata.records import (
     BODY_DEPTH,
     LOG_ATTRIBUTE_DEPTH,
     MAX_MESSAGE_DEPTH,

@@ -105,7 +105,7 @@ class LogRecord:
 
     ``attributes`` and ``body`` may be read lazily: a decoder can hand over records whose
     attributes stay in its own form until someone reads them (see
-    :class:`collector.otlp_proto.ProtoLogRecord`). :meth:`attribute` reads one attribute
+    :class:`collector.pdata.otlp_proto.ProtoLogRecord`). :meth:`attribute` reads one attribute
     without building the whole dict, which is what the hot path of an edge collector does.
     ``derived`` is computed from the record on first read and cached; set it to ``None``
     when the record changes so that it is derived again.

@@ -1,5 +1,5 @@
-"""OTLP protobuf <-> :mod:`collector.records`, through the opentelemetry-proto messages and
-the views of :mod:`collector.otlp_wire`."""
+"""OTLP protobuf <-> :mod:`collector.pdata.records`, through the opentelemetry-proto messages and
+the views of :mod:`collector.pdata.otlp_wire`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord as PbLogRecord
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 
 from collector.consumererror import DecodeError, TooMuchInRequest
-from collector.otlp_wire import LiteRequest, RawRequest
-from collector.records import (
+from collector.pdata.otlp_wire import LiteRequest, RawRequest
+from collector.pdata.records import (
     _LAZY,
     AnyValue,
     Attributes,
