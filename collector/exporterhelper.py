@@ -41,11 +41,11 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID
+from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch
-from collector.units import Duration
 from collector.workers import worker_index
 
 log = structlog.get_logger(__name__)

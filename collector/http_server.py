@@ -29,7 +29,7 @@ from aiohttp.web_response import StreamResponse
 from aiohttp.web_server import Server
 
 from collector import metrics
-from collector.netaddr import format_endpoint, parse_endpoint
+from collector.confmap.netaddr import format_endpoint, parse_endpoint
 from collector.workers import reuse_port
 
 

@@ -49,12 +49,12 @@ from collector.clickhouse.errors import DataRefused, code_of, is_data_error
 from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.clickhouse.writer import RefusedTogether, Writer
 from collector.component import ComponentID, Factory, Host, Kind
+from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import QueuedBatch
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
-from collector.units import Duration
 
 TYPE = "clickhouse"
 #: ReplacingMergeTree does not collapse a batch's copies at insert (merges and FINAL do):

@@ -18,7 +18,7 @@ from pydantic import Field
 from collector import keystore
 from collector.auth import AuthError, Principal
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
-from collector.units import Duration
+from collector.confmap.units import Duration
 
 TYPE = "apikeys"
 log = structlog.get_logger(__name__)

@@ -37,8 +37,8 @@ from collector.component import (
     Host,
     Kind,
 )
+from collector.confmap.netaddr import Endpoint
 from collector.http_server import serve
-from collector.netaddr import Endpoint
 
 TYPE = "sessions_api"
 log = structlog.get_logger(__name__)

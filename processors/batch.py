@@ -49,9 +49,9 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, RetryableError
 from collector.pdata.records import LogBatch, LogRecord
-from collector.units import Duration
 
 TYPE = "batch"
 log = structlog.get_logger(__name__)

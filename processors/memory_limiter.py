@@ -23,9 +23,9 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.confmap.units import Duration
 from collector.consumererror import OverloadError
 from collector.pdata.records import LogBatch
-from collector.units import Duration
 
 TYPE = "memory_limiter"
 log = structlog.get_logger(__name__)

@@ -26,10 +26,10 @@ from collector.component import (
     Host,
     Kind,
 )
+from collector.confmap.netaddr import Endpoint
+from collector.confmap.units import Duration
 from collector.http_server import ConnectionLimits, serve
-from collector.netaddr import Endpoint
 from collector.pdata.records import RequestLimits
-from collector.units import Duration
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
 TYPE = "otlp"

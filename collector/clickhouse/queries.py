@@ -111,7 +111,7 @@ def _iso(value: datetime) -> str:
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
     """An ISO 8601 time or date (UTC unless it says otherwise), or a duration ago (``24h``)."""
-    from collector.units import parse_duration
+    from collector.confmap.units import parse_duration
 
     text = text.strip()
     try:

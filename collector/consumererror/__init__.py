@@ -6,8 +6,6 @@ Imports nothing of the collector at run time: every other package may use it.
 """
 
 from collector.consumererror.errors import (
-    CollectorError,
-    ConfigError,
     ConsumerError,
     DecodeError,
     OverloadError,
@@ -18,8 +16,6 @@ from collector.consumererror.errors import (
 )
 
 __all__ = [
-    "CollectorError",
-    "ConfigError",
     "ConsumerError",
     "DecodeError",
     "OverloadError",

@@ -2,15 +2,15 @@
 
 ::
 
-    CollectorError
-    ├── ConfigError                 bad configuration: fix the file, nothing has started
-    └── ConsumerError               a consumer did not take a batch
-        ├── PermanentError          the data is bad: do not retry it (HTTP 400)
-        │   ├── PartialRejection    some records were refused, the rest were accepted
-        │   └── DecodeError         not a valid OTLP message (400)
-        │       └── TooMuchInRequest  more records or attributes than allowed (413)
-        └── RetryableError          try the same data again later (HTTP 503)
-            └── OverloadError       the collector is saturated (HTTP 429)
+    ConsumerError               a consumer did not take a batch
+    ├── PermanentError          the data is bad: do not retry it (HTTP 400)
+    │   ├── PartialRejection    some records were refused, the rest were accepted
+    │   └── DecodeError         not a valid OTLP message (400)
+    │       └── TooMuchInRequest  more records or attributes than allowed (413)
+    └── RetryableError          try the same data again later (HTTP 503)
+        └── OverloadError       the collector is saturated (HTTP 429)
+
+A bad configuration is a ``collector.confmap.ConfigError``.
 
 Each ``ConsumerError`` says whether it is retryable through the ``retryable`` class flag,
 so retry loops read the flag instead of matching types; receivers map the kinds onto their
@@ -25,19 +25,7 @@ if TYPE_CHECKING:
     from collector.pdata.records import LogRecord
 
 
-class CollectorError(Exception):
-    """Base of every error this package raises on purpose."""
-
-
-class ConfigError(CollectorError):
-    """A configuration problem; ``problems`` holds one line per problem, each naming its key."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-class ConsumerError(CollectorError):
+class ConsumerError(Exception):
     """A consumer refused a batch. ``component`` names the component that refused it."""
 
     retryable: bool = False

@@ -11,8 +11,7 @@ import pytest
 from collector.cli import load_config
 from collector.component import ComponentID, Kind
 from collector.config import Config, validate
-from collector.confmap import load_files
-from collector.consumererror import ConfigError
+from collector.confmap import ConfigError, load_files
 from collector.registry import builtin_registry
 from tests.conftest import REPO
 

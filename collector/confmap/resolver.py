@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from collector.consumererror import ConfigError
+from collector.confmap.errors import ConfigError
 
 Path_ = tuple[str, ...]
 _ENV_RE = re.compile(r"\$\$|\$\{env:([^}:]*)(?::-([^}]*))?\}")
