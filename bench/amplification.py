@@ -36,7 +36,7 @@ import zstandard
 from collector import keystore
 from collector.cli import load_config
 from collector.component import ComponentID
-from collector.registry import builtin_registry
+from collector.component.registry import builtin_registry
 from collector.service import Service
 
 TIME = (1_700_000_000_000_000_000).to_bytes(8, "little")

@@ -13,9 +13,9 @@ import orjson
 
 from collector import keystore
 from collector.component import Kind
+from collector.component.registry import Registry, builtin_registry
 from collector.config import Config, validate
 from collector.confmap import ConfigError, ConfMap, load_files, parse_yaml
-from collector.registry import Registry, builtin_registry
 
 DEFAULT_CONFIG_NAME = "(built-in default config)"
 

@@ -11,9 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from collector.component import ComponentConfig, ComponentID, ComponentIDField, Kind
+from collector.component.registry import Registry
 from collector.confmap import ConfigError, ConfMap
 from collector.confmap.netaddr import Endpoint
-from collector.registry import Registry
 
 _SECTIONS = {kind.value for kind in Kind} | {"service"}
 

@@ -41,12 +41,12 @@ from pydantic import Field, model_validator
 
 from collector import metrics
 from collector.component import ComponentConfig, ComponentID
+from collector.component.process import worker_index
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch
-from collector.workers import worker_index
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import structlog
 
 from collector.component import Component, ComponentID, Consumer, Host, Kind
+from collector.component.registry import Registry
 from collector.config import Config
 from collector.consumererror import (
     ConsumerError,
@@ -25,7 +26,6 @@ from collector.consumererror import (
     RetryableError,
 )
 from collector.pdata.records import LogBatch
-from collector.registry import Registry
 
 log = structlog.get_logger(__name__)
 

@@ -29,8 +29,8 @@ from aiohttp.web_response import StreamResponse
 from aiohttp.web_server import Server
 
 from collector import metrics
+from collector.component.process import reuse_port
 from collector.confmap.netaddr import format_endpoint, parse_endpoint
-from collector.workers import reuse_port
 
 
 @dataclass(frozen=True)

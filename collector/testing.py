@@ -12,6 +12,7 @@ import asyncio
 from typing import ClassVar, Literal
 
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.component.registry import Registry, builtin_registry
 from collector.consumererror import (
     ConsumerError,
     OverloadError,
@@ -20,7 +21,6 @@ from collector.consumererror import (
     RetryableError,
 )
 from collector.pdata.records import LogBatch
-from collector.registry import Registry, builtin_registry
 
 FailureKind = Literal["retryable", "overload", "permanent", "partial"]
 

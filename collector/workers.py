@@ -18,20 +18,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-WORKER_ENV = "SESSION_COLLECTOR_WORKER"
-WORKERS_ENV = "SESSION_COLLECTOR_WORKERS"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def worker_index() -> int | None:
-    """This process's worker index under ``--workers``, or ``None`` when it runs alone."""
-    value = os.environ.get(WORKER_ENV)
-    return int(value) if value is not None else None
-
-
-def reuse_port() -> bool:
-    """Whether listeners must share their port with sibling workers."""
-    return int(os.environ.get(WORKERS_ENV, "1")) > 1
+from collector.component.process import MULTIPROC_ENV, WORKER_ENV, WORKERS_ENV
 
 
 def supervise(argv: Sequence[str], workers: int) -> int:

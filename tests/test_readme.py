@@ -7,7 +7,7 @@ import re
 import pytest
 
 from collector.component import Factory, Kind
-from collector.registry import builtin_registry
+from collector.component.registry import builtin_registry
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

@@ -22,11 +22,11 @@ from collector import keystore, metrics
 from collector.cli import load_config
 from collector.clickhouse import Store, queries
 from collector.component import ComponentID
+from collector.component.registry import builtin_registry
 from collector.consumererror import PartialRejection
 from collector.disk_queue import DiskQueue
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch
-from collector.registry import builtin_registry
 from collector.service import Service
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector

@@ -10,9 +10,9 @@ import pytest
 
 from collector.cli import load_config
 from collector.component import ComponentID, Kind
+from collector.component.registry import builtin_registry
 from collector.config import Config, validate
 from collector.confmap import ConfigError, load_files
-from collector.registry import builtin_registry
 from tests.conftest import REPO
 
 GOOD = """\
