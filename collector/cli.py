@@ -141,12 +141,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from collector.service import Service
-    from collector.telemetry import configure_logging
+    from collector.telemetry.logs import configure_logging
 
     config = load_config(args.config, args.overrides)
     if args.workers != 1:
         return _run_workers(args, config)
-    configure_logging(config.service.telemetry.logs)
+    logs = config.service.telemetry.logs
+    configure_logging(logs.level, logs.encoding)
     service = Service(config, builtin_registry())
     try:
         return run_loop(service.run())

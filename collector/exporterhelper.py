@@ -39,7 +39,6 @@ from typing import TypeVar
 import structlog
 from pydantic import Field, model_validator
 
-from collector import metrics
 from collector.component import ComponentConfig, ComponentID
 from collector.component.process import worker_index
 from collector.confmap.units import Duration
@@ -47,6 +46,7 @@ from collector.consumererror import PartialRejection, PermanentError, RetryableE
 from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch
+from collector.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")

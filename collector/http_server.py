@@ -28,9 +28,9 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_response import StreamResponse
 from aiohttp.web_server import Server
 
-from collector import metrics
 from collector.component.process import reuse_port
 from collector.confmap.netaddr import format_endpoint, parse_endpoint
+from collector.telemetry import metrics
 
 
 @dataclass(frozen=True)

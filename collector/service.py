@@ -18,13 +18,13 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collector import metrics
 from collector.component import Component, ComponentID, Kind
 from collector.component.process import MULTIPROC_ENV
 from collector.component.registry import Registry
 from collector.config import Config
 from collector.graph import Graph
 from collector.http_server import serve
+from collector.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -41,7 +41,6 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector import metrics
 from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
 from collector.clickhouse import rows as row_columns
 from collector.clickhouse.client import schema_file
@@ -55,6 +54,7 @@ from collector.disk_queue import QueuedBatch
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
+from collector.telemetry import metrics
 
 TYPE = "clickhouse"
 #: ReplacingMergeTree does not collapse a batch's copies at insert (merges and FINAL do):

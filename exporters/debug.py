@@ -11,9 +11,9 @@ from typing import ClassVar, Literal
 
 import structlog
 
-from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.pdata.records import LogBatch, LogRecord
+from collector.telemetry import metrics
 
 TYPE = "debug"
 log = structlog.get_logger(__name__)

@@ -15,11 +15,11 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.consumererror import RetryableError
 from collector.pdata import otlp_json
 from collector.pdata.records import LogBatch
+from collector.telemetry import metrics
 
 TYPE = "file"
 log = structlog.get_logger(__name__)

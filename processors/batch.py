@@ -47,11 +47,11 @@ from typing import ClassVar
 import structlog
 from pydantic import Field, model_validator
 
-from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, RetryableError
 from collector.pdata.records import LogBatch, LogRecord
+from collector.telemetry import metrics
 
 TYPE = "batch"
 log = structlog.get_logger(__name__)

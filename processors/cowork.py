@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 import structlog
 
-from collector import metrics
 from collector.agent_events import CLIENT_LABELS, client_of, event_name, session_id
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.pdata.records import LogBatch
+from collector.telemetry import metrics
 
 TYPE = "cowork"
 log = structlog.get_logger(__name__)

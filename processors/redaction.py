@@ -75,9 +75,9 @@ from typing import Any, ClassVar
 import re2
 from pydantic import Field, field_validator, model_validator
 
-from collector import metrics
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.pdata.records import AnyValue, LogBatch, LogRecord
+from collector.telemetry import metrics
 
 TYPE = "redaction"
 

@@ -28,7 +28,6 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from pydantic import Field
 
-from collector import metrics
 from collector.component import ComponentID, Consumer, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import DecodeError, PartialRejection, PermanentError, RetryableError
@@ -36,6 +35,7 @@ from collector.exporterhelper import RetrySettings
 from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
+from collector.telemetry import metrics
 
 TYPE = "kafka"
 log = structlog.get_logger(__name__)

@@ -26,7 +26,6 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from collector import metrics
 from collector.auth import Authenticator, AuthError, authorization
 from collector.component import Consumer
 from collector.consumererror import (
@@ -40,6 +39,7 @@ from collector.consumererror import (
 )
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord, RequestLimits
+from collector.telemetry import metrics
 
 log = structlog.get_logger(__name__)
 

@@ -127,7 +127,7 @@ async def test_two_authorization_headers_are_refused_not_one_chosen(
 
 
 def cut(reason: str) -> float:
-    from collector import metrics
+    from collector.telemetry import metrics
 
     return sum(
         sample.value

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector import keystore, metrics
+from collector import keystore
 from collector.cli import load_config
 from collector.clickhouse import Store, queries
 from collector.component import ComponentID
@@ -28,6 +28,7 @@ from collector.disk_queue import DiskQueue
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch
 from collector.service import Service
+from collector.telemetry import metrics
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector
 from tests.conftest import storage_config as storage_config_direct

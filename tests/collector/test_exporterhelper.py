@@ -153,7 +153,7 @@ async def test_a_drainer_that_fails_is_restarted_and_counted_and_delivers(tmp_pa
     """A fault in the downstream while draining (not an error of a known kind) restarts the
     drainer after a backoff; it is counted, and the queued batches are still delivered in
     order."""
-    from collector import metrics
+    from collector.telemetry import metrics
 
     down = Downstream()
     broken = {"times": 2}
@@ -242,7 +242,7 @@ async def test_write_ahead_acknowledges_once_queued_and_drains_many_batches_per_
     queue = QueueSettings(storage=str(tmp_path), queue_size=100, write_ahead=True)
     s = QueuedSender(ComponentID("clickhouse", "wal"), send, FAST, queue,
                      send_encoded=send_encoded)  # fmt: skip
-    from collector import metrics
+    from collector.telemetry import metrics
 
     failures = metrics.exporter_drain_failures.labels("clickhouse/wal")
     await s.start()

@@ -9,15 +9,14 @@ import sys
 import orjson
 import structlog
 
-from collector.config import LogsTelemetry
-
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
 
 
-def configure_logging(settings: LogsTelemetry) -> None:
-    """Send every log line to stderr at the configured level and encoding."""
-    level = _LEVELS[settings.level]
+def configure_logging(level_name: str, encoding: str) -> None:
+    """Send every log line to stderr at ``level_name`` (``debug`` ... ``error``) in
+    ``encoding`` (``console`` or ``json``), as ``service.telemetry.logs`` configures."""
+    level = _LEVELS[level_name]
     shared: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -25,7 +24,7 @@ def configure_logging(settings: LogsTelemetry) -> None:
         structlog.processors.format_exc_info,
     ]
     renderer: structlog.typing.Processor
-    if settings.encoding == "json":
+    if encoding == "json":
         renderer = structlog.processors.JSONRenderer()
         structlog.configure(
             processors=[structlog.contextvars.merge_contextvars, *shared,
