@@ -22,8 +22,8 @@ from collector.component import Component, ComponentID, Kind
 from collector.component.process import MULTIPROC_ENV
 from collector.component.registry import Registry
 from collector.config import Config
+from collector.confighttp.server import serve
 from collector.graph import Graph
-from collector.http_server import serve
 from collector.telemetry import metrics
 
 log = structlog.get_logger(__name__)

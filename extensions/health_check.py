@@ -15,9 +15,9 @@ from aiohttp import web
 from pydantic import Field, field_validator
 
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
+from collector.confighttp.server import serve
 from collector.confmap.netaddr import Endpoint
 from collector.confmap.units import Duration
-from collector.http_server import serve
 
 TYPE = "health_check"
 log = structlog.get_logger(__name__)

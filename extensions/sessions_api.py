@@ -37,8 +37,8 @@ from collector.component import (
     Host,
     Kind,
 )
+from collector.confighttp.server import serve
 from collector.confmap.netaddr import Endpoint
-from collector.http_server import serve
 
 TYPE = "sessions_api"
 log = structlog.get_logger(__name__)

@@ -26,9 +26,9 @@ from collector.component import (
     Host,
     Kind,
 )
+from collector.confighttp.server import ConnectionLimits, serve
 from collector.confmap.netaddr import Endpoint
 from collector.confmap.units import Duration
-from collector.http_server import ConnectionLimits, serve
 from collector.pdata.records import RequestLimits
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
