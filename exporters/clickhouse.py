@@ -50,8 +50,8 @@ from collector.clickhouse.writer import RefusedTogether, Writer
 from collector.component import ComponentID, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
-from collector.disk_queue import QueuedBatch
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
+from collector.exporterhelper.disk_queue import QueuedBatch
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
 from collector.telemetry import metrics

@@ -24,7 +24,7 @@ from collector.clickhouse import Store, queries
 from collector.component import ComponentID
 from collector.component.registry import builtin_registry
 from collector.consumererror import PartialRejection
-from collector.disk_queue import DiskQueue
+from collector.exporterhelper.disk_queue import DiskQueue
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch
 from collector.service import Service

@@ -190,7 +190,7 @@ async def test_a_queued_batch_refused_for_good_moves_to_the_dead_letter_table(
     """A permanent refusal of a queued batch keeps it in the dead-letter table and the
     batches behind it are delivered."""
     from collector.consumererror import PermanentError
-    from collector.disk_queue import DiskQueue
+    from collector.exporterhelper.disk_queue import DiskQueue
 
     down = Downstream()
 
@@ -227,7 +227,7 @@ async def test_write_ahead_acknowledges_once_queued_and_drains_many_batches_per_
 ) -> None:
     """With write_ahead, export returns once the batch is on disk, even though the
     downstream is slow, and the drainer hands it queued batches together, in order."""
-    from collector.disk_queue import QueuedBatch
+    from collector.exporterhelper.disk_queue import QueuedBatch
 
     release = asyncio.Event()
     sent: list[list[int]] = []
@@ -275,7 +275,7 @@ def test_the_drainer_reads_from_disk_no_more_than_its_record_and_byte_bounds(
 ) -> None:
     """peek hands the oldest items, stopping before the one that would pass max_records or
     max_bytes, but always at least one (a single large request still drains)."""
-    from collector.disk_queue import DiskQueue
+    from collector.exporterhelper.disk_queue import DiskQueue
 
     queue = DiskQueue(tmp_path / "q.db", capacity=100)
     for n, size in enumerate([10, 10, 10, 50, 10]):

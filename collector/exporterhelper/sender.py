@@ -43,7 +43,7 @@ from collector.component import ComponentConfig, ComponentID
 from collector.component.process import worker_index
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
-from collector.disk_queue import DiskQueue, QueuedBatch, QueueFull
+from collector.exporterhelper.disk_queue import DiskQueue, QueuedBatch, QueueFull
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch
 from collector.telemetry import metrics
