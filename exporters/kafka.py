@@ -26,7 +26,7 @@ from collector.component import ComponentID, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
-from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
+from collector.kafka.client import TENANT_HEADER, KafkaClientSettings
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
 

@@ -32,7 +32,7 @@ from collector.component import ComponentID, Consumer, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import DecodeError, PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import RetrySettings
-from collector.kafka_client import TENANT_HEADER, KafkaClientSettings
+from collector.kafka.client import TENANT_HEADER, KafkaClientSettings
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
 from collector.telemetry import metrics
