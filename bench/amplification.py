@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import zstandard
 
-from collector import keystore
+from collector.auth import keystore
 from collector.cli import load_config
 from collector.component import ComponentID
 from collector.component.registry import builtin_registry

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from collector import keystore
+from collector.auth import keystore
 from collector.component import Kind
 from collector.component.registry import Registry, builtin_registry
 from collector.config import Config, validate

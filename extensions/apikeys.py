@@ -15,8 +15,7 @@ from datetime import timedelta
 import structlog
 from pydantic import Field
 
-from collector import keystore
-from collector.auth import AuthError, Principal
+from collector.auth import AuthError, Principal, keystore
 from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.confmap.units import Duration
 

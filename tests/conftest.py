@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from collector import keystore
+from collector.auth import keystore
 from collector.component import ComponentID
 from collector.config import validate
 from collector.confmap import ConfMap

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-from collector import keystore
+from collector.auth import keystore
 from collector.cli import load_config
 from collector.clickhouse import Store, queries
 from collector.component import ComponentID

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from collector import keystore
-from collector.auth import AuthError
+from collector.auth import AuthError, keystore
 from collector.component import ComponentID
 from extensions.apikeys import ApiKeysConfig, ApiKeysExtension
 
