@@ -5,9 +5,9 @@ Batches of 100, 1,000 and 8,192 records (the ``batch`` processor's default size)
 load generator's realistic records (``loadgen.body_pool``, decoded with
 ``otlp_proto.decode_request``, freshly for every row building: records cache what they
 derive), into a fresh temporary store migrated with the project's schema
-(``collector.clickhouse.schema.migrate``):
+(``collector.sessions.clickhouse.schema.migrate``):
 
-1. row building: ``collector.clickhouse.rows.columns``;
+1. row building: ``collector.sessions.clickhouse.rows.columns``;
 2. ``Store.insert``, as the ``clickhouse`` exporter calls it, with the materialized view
    ``session_events_mv`` present; and its parts, timed on their own: clickhouse-connect's
    ``DESCRIBE TABLE`` (it asks for the column types before every insert), its Native
@@ -54,9 +54,13 @@ TIME_COLUMNS = ("Timestamp", "EventTime")  # DateTime64(9): nanoseconds in the c
 
 
 def import_store(retries: int = 3, wait_s: float = 60.0) -> tuple[ModuleType, ...]:
-    """``rows``, ``schema`` and ``client`` of ``collector.clickhouse``; another engineer may
-    be changing them, so a failed import is retried after ``wait_s``."""
-    names = ("collector.clickhouse.rows", "collector.clickhouse.schema", "collector.clickhouse")
+    """``rows``, ``schema`` and ``client`` of ``collector.sessions.clickhouse``; another
+    engineer may be changing them, so a failed import is retried after ``wait_s``."""
+    names = (
+        "collector.sessions.clickhouse.rows",
+        "collector.sessions.clickhouse.schema",
+        "collector.sessions.clickhouse",
+    )
     for attempt in range(retries + 1):
         try:
             return tuple(importlib.import_module(n) for n in names)

@@ -80,7 +80,7 @@ def measure(batch: int = 100, pool: int = 32, seconds: float = 1.0) -> dict[str,
         "file line": lambda i: otlp_json.encode_request(fresh[i]),
     }
     try:
-        from collector.clickhouse import rows
+        from collector.sessions.clickhouse import rows
 
         stages["clickhouse columns"] = lambda i: rows.columns("bench", fresh[i].records)
     except ImportError:

@@ -186,7 +186,7 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _run_workers(args: argparse.Namespace, config: Config) -> int:
-    from collector.clickhouse import ClickHouseSettings
+    from collector.sessions.clickhouse import ClickHouseSettings
     from collector.workers import supervise
 
     if not 1 <= args.workers <= 64:

@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 
-from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, queries
-from collector.clickhouse.schema import current_version
 from collector.component import Kind
 from collector.config import Config
+from collector.sessions.clickhouse import ClickHouseSettings, Store, StoreLocked, queries
+from collector.sessions.clickhouse.schema import current_version
 
 
 class CLIError(Exception):

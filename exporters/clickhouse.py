@@ -3,18 +3,18 @@ ClickHouse: embedded chDB (``chdb://PATH``) or a server (``http(s)://host:port``
 
 At start the schema is created or migrated (``create_schema``); a server that is down at
 start is connected to, and its schema created, in the background. Inserts run off the event
-loop, one at a time (:class:`~collector.clickhouse.writer.Writer`: batches arriving while
+loop, one at a time (:class:`~collector.sessions.clickhouse.writer.Writer`: batches arriving while
 one runs go together in the next). Where the store has the fast path
-(:mod:`collector.clickhouse.ingest`), an insert is the records' OTLP protobuf bytes and
+(:mod:`collector.sessions.clickhouse.ingest`), an insert is the records' OTLP protobuf bytes and
 ClickHouse derives every column; otherwise the columns are built in Python
-(:mod:`collector.clickhouse.rows`). ClickHouse fills ``session_events`` through a
+(:mod:`collector.sessions.clickhouse.rows`). ClickHouse fills ``session_events`` through a
 materialized view. With ``sending_queue.write_ahead`` every batch is acknowledged once in
 the disk queue, whose drainer stores many queued batches per insert (``_send_encoded``).
 
-Errors have a kind (:mod:`collector.clickhouse.errors`, by type and server code):
+Errors have a kind (:mod:`collector.sessions.clickhouse.errors`, by type and server code):
 
 - **The data's fault.** Row building already stores every value a column cannot hold as
-  empty (:mod:`collector.clickhouse.rows`), so this is rare. Should an insert still fail
+  empty (:mod:`collector.sessions.clickhouse.rows`), so this is rare. Should an insert still fail
   because of what it holds, the batch is split in halves until the records that fail alone
   are found; every other record is stored, and the ones at fault are handed back as a
   :class:`~collector.consumererror.PartialRejection` that names them and carries them: the OTLP
@@ -41,12 +41,6 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
-from collector.clickhouse import rows as row_columns
-from collector.clickhouse.client import schema_file
-from collector.clickhouse.errors import DataRefused, code_of, is_data_error
-from collector.clickhouse.schema import has_ingest_view, migrate
-from collector.clickhouse.writer import RefusedTogether, Writer
 from collector.component import ComponentID, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
@@ -54,6 +48,13 @@ from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.exporterhelper.disk_queue import QueuedBatch
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
+from collector.sessions.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
+from collector.sessions.clickhouse import rows as row_columns
+from collector.sessions.clickhouse.client import schema_file
+from collector.sessions.clickhouse.errors import DataRefused, code_of, is_data_error
+from collector.sessions.clickhouse.schema import has_ingest_view, migrate
+from collector.sessions.clickhouse.writer import RefusedTogether, Writer
+from collector.sessions.events import event_of
 from collector.telemetry import metrics
 
 TYPE = "clickhouse"
@@ -278,7 +279,7 @@ class ClickHouseExporter:
     async def _insert(self, store: Store, tenant: str, records: list[LogRecord]) -> None:
         """Store ``records``: :class:`DataRefused` when the data is at fault,
         :class:`RetryableError` otherwise. On the fast path the insert may hold other
-        batches that arrived meanwhile (:class:`~collector.clickhouse.writer.Writer`)."""
+        batches that arrived meanwhile (:class:`~collector.sessions.clickhouse.writer.Writer`)."""
         batch = LogBatch(tenant, records)
         if not self._ingest:
             await self._timed(store, [batch])
@@ -307,7 +308,7 @@ class ClickHouseExporter:
         await self._classified(work, records)
 
     async def _insert_data(self, store: Store, data: bytes, records: int) -> None:
-        """One INSERT of :mod:`~collector.clickhouse.ingest` data."""
+        """One INSERT of :mod:`~collector.sessions.clickhouse.ingest` data."""
         settings = {**self._ingest_settings, **self._settings()}
         await self._classified(
             store.call(store.insert_raw, ingest.TABLE, data, ingest.FORMAT, settings), records
@@ -362,6 +363,6 @@ def reason(exc: BaseException) -> str:
 
 def describe(record: LogRecord) -> str:
     """A record named for a reader: event, session and sequence or time."""
-    d = record.derived
+    d = event_of(record)
     where = f"sequence {d.sequence}" if d.sequence >= 0 else f"time {record.time_unix_nano}"
     return f"{d.event_name or 'log record'} of session {d.session_id or '(none)'} at {where}"

@@ -27,8 +27,6 @@ from aiohttp import web
 from pydantic import Field
 
 from collector.auth import Authenticator, AuthError, authorization
-from collector.clickhouse import ClickHouseSettings, Store, queries
-from collector.clickhouse.schema import migrate
 from collector.component import (
     ComponentConfig,
     ComponentID,
@@ -39,6 +37,8 @@ from collector.component import (
 )
 from collector.confighttp.server import serve
 from collector.confmap.netaddr import Endpoint
+from collector.sessions.clickhouse import ClickHouseSettings, Store, queries
+from collector.sessions.clickhouse.schema import migrate
 
 TYPE = "sessions_api"
 log = structlog.get_logger(__name__)

@@ -3,8 +3,8 @@ name and client, counts the sessions seen, and counts records without ``session.
 (``records_without_session``).
 
 Records pass through unchanged: unknown events untouched, records without ``session.id``
-too. Their session and prompt fields (:mod:`collector.agent_events`) are derived from the
-record when first read (``record.derived``), where they are stored, so that they come
+too. Their session and prompt fields (:mod:`collector.sessions.events`) are derived from the
+record when first read (``event_of``), where they are stored, so that they come
 from the record as it is there, after redaction, and cost nothing on an edge collector
 that forwards records to Kafka. Reading one event name and one ``session.id`` per record is
 all this processor does.
@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import structlog
 
-from collector.agent_events import CLIENT_LABELS, client_of, event_name, session_id
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.pdata.records import LogBatch
+from collector.sessions.events import CLIENT_LABELS, client_of, event_name, session_id
 from collector.telemetry import metrics
 
 TYPE = "cowork"

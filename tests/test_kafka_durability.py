@@ -18,9 +18,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from collector.clickhouse import ClickHouseSettings, Store, queries
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch
+from collector.sessions.clickhouse import ClickHouseSettings, Store, queries
 from tests.conftest import CLI, REPO, create_topic
 from tests.test_daemon import create_key, free_port, spawn, wait_listening
 

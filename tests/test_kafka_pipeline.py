@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from collector.clickhouse import queries
 from collector.component import ComponentID
+from collector.sessions.clickhouse import queries
 from tests.conftest import StartCollector
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"

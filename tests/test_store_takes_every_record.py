@@ -20,7 +20,6 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from collector.auth import keystore
 from collector.cli import load_config
-from collector.clickhouse import Store, queries
 from collector.component import ComponentID
 from collector.component.registry import builtin_registry
 from collector.consumererror import PartialRejection
@@ -28,6 +27,7 @@ from collector.exporterhelper.disk_queue import DiskQueue
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch
 from collector.service import Service
+from collector.sessions.clickhouse import Store, queries
 from collector.telemetry import metrics
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector

@@ -187,7 +187,7 @@ class ProtoLogRecord(LogRecord):
         self.scope = scope
         self._attributes = None
         self._body = _LAZY
-        self._derived = None
+        self.derived = None
 
     # attribute and pick read the protobuf map until the attributes are decoded: they run
     # several times per record on the edge, so each is one call, with no call to super().

@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-if TYPE_CHECKING:
-    from collector.agent_events import AgentEvent
+from typing import Any, TypeAlias
 
 #: The one nesting limit of both encodings: a record may be nested at most this many
 #: protobuf messages deep, counted from the ``ExportLogsServiceRequest`` (0). It is the limit
@@ -114,7 +111,7 @@ class LogRecord:
     __slots__ = (
         "_attributes",
         "_body",
-        "_derived",
+        "derived",
         "dropped_attributes_count",
         "event_name",
         "flags",
@@ -145,7 +142,7 @@ class LogRecord:
         event_name: str = "",
         resource: Resource = EMPTY_RESOURCE,
         scope: Scope = EMPTY_SCOPE,
-        derived: AgentEvent | None = None,
+        derived: object | None = None,
         source: bytes | None = None,
     ) -> None:
         self.time_unix_nano = time_unix_nano
@@ -161,7 +158,10 @@ class LogRecord:
         self.event_name = event_name
         self.resource = resource
         self.scope = scope
-        self._derived = derived
+        #: what a domain derives from the record, cached by it (the session fields of
+        #: ``collector.sessions.events.event_of``); whoever changes the record's attributes
+        #: or body must set it to ``None``
+        self.derived = derived
         #: the record's protobuf encoding as it was received, which the protobuf encoder
         #: copies whole instead of rebuilding field by field. Whoever changes a record's OTLP
         #: fields (attributes, body, ...) must set it to ``None``.
@@ -195,20 +195,6 @@ class LogRecord:
         without converting a body of another kind (which may be large)."""
         body = self.body
         return body if isinstance(body, str) else None
-
-    @property
-    def derived(self) -> AgentEvent:
-        """The session and prompt fields of this record (:mod:`collector.agent_events`)."""
-        derived = self._derived
-        if derived is None:
-            from collector.agent_events import derive
-
-            derived = self._derived = derive(self)
-        return derived
-
-    @derived.setter
-    def derived(self, value: AgentEvent | None) -> None:
-        self._derived = value
 
     def attribute(self, key: str) -> AnyValue:
         """One attribute's value (``None`` when absent); a lazy record's subclass reads it

@@ -12,12 +12,12 @@ import httpx
 import orjson
 import pytest
 
-from collector.clickhouse import ClickHouseSettings, Store, queries
-from collector.clickhouse.schema import LATEST, current_version, migrate
 from collector.component import ComponentID
 from collector.consumererror import RetryableError
 from collector.pdata import otlp_json
 from collector.pdata.records import LogBatch
+from collector.sessions.clickhouse import ClickHouseSettings, Store, queries
+from collector.sessions.clickhouse.schema import LATEST, current_version, migrate
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector, storage_config
 
@@ -171,7 +171,7 @@ async def test_stored_log_row_keeps_attributes_as_strings(
 async def old_store(store_endpoint: dict[str, Any], version: int, batches: list[LogBatch]) -> None:
     """A store made by schema ``version`` (before record identity by content), holding
     ``batches`` as that version's exporter stored them."""
-    from collector.clickhouse import rows
+    from collector.sessions.clickhouse import rows
 
     settings = ClickHouseSettings.model_validate(store_endpoint)
     old = Store(settings)

@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
-from collector.clickhouse import ClickHouseSettings, Store, ingest, rows
-from collector.clickhouse.client import schema_file
-from collector.clickhouse.schema import has_ingest_view, migrate
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
+from collector.sessions.clickhouse import ClickHouseSettings, Store, ingest, rows
+from collector.sessions.clickhouse.client import schema_file
+from collector.sessions.clickhouse.schema import has_ingest_view, migrate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import loadgen

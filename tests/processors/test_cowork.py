@@ -6,10 +6,10 @@ import copy
 
 import pytest
 
-from collector.agent_events import derive
 from collector.component import ComponentID
 from collector.pdata import otlp_json
 from collector.pdata.records import LogBatch, LogRecord, Resource
+from collector.sessions.events import derive, event_of
 from collector.testing import RecordingExporter, RecordingExporterConfig
 from processors.cowork import Cowork, CoworkConfig
 
@@ -29,7 +29,7 @@ async def test_sample_records_get_their_session_prompt_and_figures(sample_json: 
     """The captured session's API requests carry tokens, cost and model; all carry ids."""
     records = otlp_json.decode_request(sample_json)
     _, sink = await run(records)
-    derived = [r.derived for r in sink.batches[0].records]
+    derived = [event_of(r) for r in sink.batches[0].records]
     assert all(d is not None for d in derived)
     assert [d.event_name for d in derived if d] == [
         "user_prompt", "tool_decision", "api_request", "tool_result", "api_request",

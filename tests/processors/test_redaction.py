@@ -497,22 +497,21 @@ def test_default_config() -> None:
 
 async def test_masked_records_derive_their_fields_again_from_masked_values() -> None:
     """Fields derived before masking must not keep a denied user.email."""
-    from collector.agent_events import derive
     from collector.pdata.records import LogBatch, LogRecord
+    from collector.sessions.events import derive, event_of
     from collector.testing import RecordingExporter, RecordingExporterConfig
     from processors.redaction import RedactionConfig, RedactionProcessor
 
     record = LogRecord(attributes={"session.id": "s", "user.email": "dev@example.com"})
-    record.derived = derive(record)
-    assert record.derived.user_email == "dev@example.com"
+    assert event_of(record).user_email == "dev@example.com"
     sink = RecordingExporter(ComponentID("recording"), RecordingExporterConfig())
     processor = RedactionProcessor(
         ComponentID("redaction"), RedactionConfig(deny_keys=["user.email"]), sink
     )
     await processor.consume(LogBatch("acme", [record]))
     (out,) = sink.records
-    assert out.derived.user_email == "[REDACTED]"
-    assert derive(out).user_email == "[REDACTED]"  # type: ignore[arg-type]
+    assert event_of(out).user_email == "[REDACTED]"
+    assert derive(out).user_email == "[REDACTED]"
 
 
 ESCAPED_KEYS = {

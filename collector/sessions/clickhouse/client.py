@@ -17,8 +17,8 @@ from typing import Any, ParamSpec, TypeVar
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
-from collector.clickhouse import ingest
-from collector.clickhouse.settings import ClickHouseSettings
+from collector.sessions.clickhouse import ingest
+from collector.sessions.clickhouse.settings import ClickHouseSettings
 
 P = ParamSpec("P")
 T = TypeVar("T")

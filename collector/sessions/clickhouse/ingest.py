@@ -7,8 +7,8 @@ reads them with its ``Protobuf`` input format and the schema :data:`SCHEMA` into
 ``otel_logs_ingest``, a ``Null`` table: nothing is kept there. Its materialized view
 ``otel_logs_ingest_mv`` flattens resources, scopes and records (``ARRAY JOIN``) into the
 ``Null`` table ``otel_logs_derived``, whose view ``otel_logs_derived_mv`` writes
-``otel_logs``; together (:mod:`collector.clickhouse.derive`) they compute every column of
-``otel_logs`` as :mod:`collector.clickhouse.rows` does in Python, by its rules:
+``otel_logs``; together (:mod:`collector.sessions.clickhouse.derive`) they compute every column of
+``otel_logs`` as :mod:`collector.sessions.clickhouse.rows` does in Python, by its rules:
 
 - attribute maps hold strings: strings as they are, booleans ``true``/``false``, numbers in
   ClickHouse's text form, bytes as base64, arrays and maps as JSON (arrays and maps nested
@@ -24,7 +24,7 @@ reads them with its ``Protobuf`` input format and the schema :data:`SCHEMA` into
 
 Python does no work per record on this path, apart from copying its bytes. It needs a
 ClickHouse that has ``format_schema_source`` (25.x and later, and chDB); the exporter falls
-back to building columns in Python (:mod:`collector.clickhouse.rows`) otherwise.
+back to building columns in Python (:mod:`collector.sessions.clickhouse.rows`) otherwise.
 """
 
 from __future__ import annotations

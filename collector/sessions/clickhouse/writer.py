@@ -18,8 +18,8 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from collector.clickhouse.errors import DataRefused
 from collector.pdata.records import LogBatch
+from collector.sessions.clickhouse.errors import DataRefused
 
 Insert = Callable[[list[LogBatch]], Awaitable[None]]
 

@@ -1,6 +1,6 @@
 """Records as ``otel_logs`` columns, built in Python (column-oriented, one INSERT per batch):
 the insert path for a ClickHouse without ``format_schema_source``. Where ClickHouse has it
-(chDB, and current servers), :mod:`collector.clickhouse.ingest` hands it the records'
+(chDB, and current servers), :mod:`collector.sessions.clickhouse.ingest` hands it the records'
 protobuf bytes and ClickHouse computes the same columns by the same rules; a test holds the
 two to the same rows.
 
@@ -19,7 +19,7 @@ the columns emptied. The checks run a column at a time (``min``/``max`` in C); o
 that holds a bad value is walked in Python.
 
 **Identity.** ``ContentHash`` is left to its column's default, a hash of the stored row
-(see :mod:`collector.clickhouse.schema`).
+(see :mod:`collector.sessions.clickhouse.schema`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from collector.agent_events import AgentEvent
 from collector.pdata.records import AnyValue, Attributes, LogRecord
+from collector.sessions.events import event_of
 
 COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "TraceFlags", "SeverityText", "SeverityNumber",
@@ -74,7 +74,7 @@ def columns(tenant: str, records: list[LogRecord]) -> list[list[Any]]:
     scope_cache: dict[int, dict[str, str]] = {}
     for r in records:
         log_attrs.append(stringify(r.attributes))  # decodes them all, once; derive reads them
-        d: AgentEvent = r.derived
+        d = event_of(r)
         res = resource_cache.get(id(r.resource))
         if res is None:
             attrs = stringify(r.resource.attributes)

@@ -8,7 +8,7 @@ computed by ClickHouse (version 3):
   Code and Cowork do): ``cityHash64(Tenant, SessionId, Sequence, EventName, EventTime)``;
 - otherwise ``cityHash64(Tenant, ContentHash)``, where ``ContentHash`` is a hash of the whole
   record as sent (resource, scope, every field and attribute), filled by
-  :mod:`collector.clickhouse.rows`.
+  :mod:`collector.sessions.clickhouse.rows`.
 
 ``otel_logs`` and ``session_events`` are ReplacingMergeTree tables whose sorting keys end
 with that identity, so a record stored twice (a client retry, a Kafka replay, the batch
@@ -34,8 +34,8 @@ from datetime import timedelta
 
 import structlog
 
-from collector.clickhouse import derive, ingest
-from collector.clickhouse.client import Store
+from collector.sessions.clickhouse import derive, ingest
+from collector.sessions.clickhouse.client import Store
 
 log = structlog.get_logger(__name__)
 
@@ -285,7 +285,7 @@ FROM otel_logs WHERE notEmpty(ValuesOutOfRange)
 
 def supports_ingest(store: Store) -> bool:
     """Whether ClickHouse takes a Protobuf schema with the insert (``format_schema_source``),
-    which the fast insert path (:mod:`collector.clickhouse.ingest`) needs."""
+    which the fast insert path (:mod:`collector.sessions.clickhouse.ingest`) needs."""
     rows = store.query(
         "SELECT count() AS n FROM system.settings WHERE name = 'format_schema_source'"
     )

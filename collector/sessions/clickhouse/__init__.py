@@ -12,7 +12,7 @@ exporter (writes), the ``sessions_api`` extension and the CLI (reads).
 - :mod:`.queries`: sessions and prompts, always filtered by tenant
 """
 
-from collector.clickhouse.client import Store, StoreLocked
-from collector.clickhouse.settings import ClickHouseSettings
+from collector.sessions.clickhouse.client import Store, StoreLocked
+from collector.sessions.clickhouse.settings import ClickHouseSettings
 
 __all__ = ["ClickHouseSettings", "Store", "StoreLocked"]

@@ -1,9 +1,11 @@
 """First-class fields of Claude Code and Cowork events, derived from a log record.
 
-The derivation lives here, not in a component, because it belongs to the record: a record
-derives its fields on first read of ``record.derived`` and caches them, so the ``cowork``
-processor, the ClickHouse exporter and a storage collector reading OTLP from Kafka all get
-the same fields, computed once, from the record as it is when read (after redaction).
+The derivation lives here, not in a component, because it belongs to every reader of a
+record: :func:`event_of` derives its fields on first read and caches them on the record
+(``record.derived``, which the record model keeps without knowing what it holds), so the
+``cowork`` processor, the ClickHouse exporter and a storage collector reading OTLP from
+Kafka all get the same fields, computed once, from the record as it is when read (after
+redaction).
 Parsing is lenient, as the senders' types are loose (``"19"`` and ``19``, ``"true"``);
 the original attributes are never changed.
 """
@@ -82,8 +84,17 @@ def session_id(record: LogRecord) -> str:
     return _text(record.attribute("session.id"))
 
 
+def event_of(record: LogRecord) -> AgentEvent:
+    """The session and prompt fields of ``record``, derived on the first call and cached in
+    ``record.derived`` (which whoever changes the record clears)."""
+    event = record.derived
+    if not isinstance(event, AgentEvent):
+        event = record.derived = derive(record)
+    return event
+
+
 def derive(record: LogRecord) -> AgentEvent:
-    """The fields of one record; ``record.derived`` caches it."""
+    """The fields of one record, derived now (:func:`event_of` caches them)."""
     a = record.attribute  # one lookup each, without decoding the other attributes
     res = record.resource.attributes
     cost = _float(a("cost_usd"))

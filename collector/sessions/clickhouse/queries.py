@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.clickhouse.client import Store
+from collector.sessions.clickhouse.client import Store
 
 SESSION_FIELDS = (
     "session_id", "tenant", "client", "client_version", "user_email", "user_id", "org",

@@ -1,7 +1,7 @@
 """The views that derive every column of ``otel_logs`` from what the fast insert path
-writes into ``otel_logs_ingest`` (:mod:`collector.clickhouse.ingest`), by the rules of the
-Python path (:mod:`collector.clickhouse.rows`, :mod:`collector.agent_events`); a test holds
-the two to the same rows.
+writes into ``otel_logs_ingest`` (:mod:`collector.sessions.clickhouse.ingest`), by the
+rules of the Python path (:mod:`collector.sessions.clickhouse.rows`,
+:mod:`collector.sessions.events`); a test holds the two to the same rows.
 
 The SQL is generated, in steps shaped by what chDB measured: ClickHouse analyses a
 materialized view's query on every insert, at about 1 ms per expression node on this build,
@@ -12,8 +12,8 @@ rendered by one use of the rendering lambda, and the work is split into two view
 
 from __future__ import annotations
 
-from collector.clickhouse.ingest import KVS, STAGE, TABLE, VIEW
-from collector.clickhouse.rows import INT64_MAX, INT64_MIN, INT_RANGES, TIME_MAX_NS
+from collector.sessions.clickhouse.ingest import KVS, STAGE, TABLE, VIEW
+from collector.sessions.clickhouse.rows import INT64_MAX, INT64_MIN, INT_RANGES, TIME_MAX_NS
 
 
 def _json2(v: str) -> str:
