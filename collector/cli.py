@@ -14,8 +14,8 @@ import orjson
 from collector.auth import keystore
 from collector.component import Kind
 from collector.component.registry import Registry, builtin_registry
-from collector.config import Config, validate
 from collector.confmap import ConfigError, ConfMap, load_files, parse_yaml
+from collector.service.config import Config, validate
 
 DEFAULT_CONFIG_NAME = "(built-in default config)"
 
@@ -186,8 +186,8 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _run_workers(args: argparse.Namespace, config: Config) -> int:
+    from collector.service.workers import supervise
     from collector.sessions.clickhouse import ClickHouseSettings
-    from collector.workers import supervise
 
     if not 1 <= args.workers <= 64:
         print("error: --workers must be from 1 to 64", file=sys.stderr)

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from collector.component import Kind
-from collector.config import Config
+from collector.service.config import Config
 from collector.sessions.clickhouse import ClickHouseSettings, Store, StoreLocked, queries
 from collector.sessions.clickhouse.schema import current_version
 

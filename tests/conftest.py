@@ -14,9 +14,9 @@ import pytest
 
 from collector.auth import keystore
 from collector.component import ComponentID
-from collector.config import validate
 from collector.confmap import ConfMap
 from collector.service import Service
+from collector.service.config import validate
 from collector.testing import RecordingExporter, testing_registry
 from extensions.apikeys import ApiKeysExtension
 

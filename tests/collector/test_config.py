@@ -11,8 +11,8 @@ import pytest
 from collector.cli import load_config
 from collector.component import ComponentID, Kind
 from collector.component.registry import builtin_registry
-from collector.config import Config, validate
 from collector.confmap import ConfigError, load_files
+from collector.service.config import Config, validate
 from tests.conftest import REPO
 
 GOOD = """\

@@ -16,7 +16,7 @@ from collector.consumererror import (
     PermanentError,
     RetryableError,
 )
-from collector.graph import merge_errors
+from collector.service.graph import merge_errors
 from tests.conftest import StartCollector, base_config
 
 JSON = {"Content-Type": "application/json"}

@@ -17,7 +17,6 @@ import structlog
 
 from collector.component import Component, ComponentID, Consumer, Host, Kind
 from collector.component.registry import Registry
-from collector.config import Config
 from collector.consumererror import (
     ConsumerError,
     OverloadError,
@@ -26,6 +25,7 @@ from collector.consumererror import (
     RetryableError,
 )
 from collector.pdata.records import LogBatch
+from collector.service.config import Config
 
 log = structlog.get_logger(__name__)
 

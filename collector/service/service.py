@@ -21,9 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from collector.component import Component, ComponentID, Kind
 from collector.component.process import MULTIPROC_ENV
 from collector.component.registry import Registry
-from collector.config import Config
 from collector.confighttp.server import serve
-from collector.graph import Graph
+from collector.service.config import Config
+from collector.service.graph import Graph
 from collector.telemetry import metrics
 
 log = structlog.get_logger(__name__)
