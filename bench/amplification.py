@@ -35,8 +35,8 @@ import zstandard
 
 from collector.auth import keystore
 from collector.cli import load_config
+from collector.cli.components import builtin_registry
 from collector.component import ComponentID
-from collector.component.registry import builtin_registry
 from collector.service import Service
 
 TIME = (1_700_000_000_000_000_000).to_bytes(8, "little")

@@ -21,7 +21,7 @@ from pathlib import Path
 #: cumulative table, where they would only fill the top rows with ~100%
 PLUMBING = re.compile(
     r"\((asyncio/|aiohttp/web_(app|protocol|middlewares)|threading\.py|concurrent/futures/"
-    r"|collector/cli\.py|session-collector\))|^<module> "
+    r"|collector/cli/main\.py|session-collector\))|^<module> "
 )
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar, Literal
 
+from collector.cli.components import builtin_registry
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
-from collector.component.registry import Registry, builtin_registry
+from collector.component.registry import Registry
 from collector.consumererror import (
     ConsumerError,
     OverloadError,

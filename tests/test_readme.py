@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from collector.cli.components import builtin_registry
 from collector.component import Factory, Kind
-from collector.component.registry import builtin_registry
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

@@ -20,8 +20,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from collector.auth import keystore
 from collector.cli import load_config
+from collector.cli.components import builtin_registry
 from collector.component import ComponentID
-from collector.component.registry import builtin_registry
 from collector.consumererror import PartialRejection
 from collector.exporterhelper.disk_queue import DiskQueue
 from collector.pdata import otlp_json, otlp_proto

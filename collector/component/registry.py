@@ -36,10 +36,3 @@ class Registry:
         for factory in factories:
             copy.register(factory)
         return copy
-
-
-def builtin_registry() -> Registry:
-    """Every component that ships with session-collector."""
-    from collector.components import BUILTIN_FACTORIES
-
-    return Registry(BUILTIN_FACTORIES)

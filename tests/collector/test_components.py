@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from collector.cli.components import builtin_registry
 from collector.component import ComponentID, Factory, Kind
-from collector.component.registry import builtin_registry
 from collector.testing import RecordingExporter, RecordingExporterConfig
 from exporters.clickhouse import ClickHouseExporterConfig
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from collector.cli import load_config
+from collector.cli.components import builtin_registry
 from collector.component import ComponentID, Kind
-from collector.component.registry import builtin_registry
 from collector.confmap import ConfigError, load_files
 from collector.service.config import Config, validate
 from tests.conftest import REPO

@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 
 from collector.auth import keystore
+from collector.cli.components import builtin_registry
 from collector.component import Kind
-from collector.component.registry import Registry, builtin_registry
+from collector.component.registry import Registry
 from collector.confmap import ConfigError, ConfMap, load_files, parse_yaml
 from collector.service.config import Config, validate
 
@@ -21,7 +22,7 @@ DEFAULT_CONFIG_NAME = "(built-in default config)"
 
 
 def default_config_text() -> str:
-    return resources.files("collector").joinpath("default_config.yaml").read_text("utf-8")
+    return resources.files("collector.cli").joinpath("default_config.yaml").read_text("utf-8")
 
 
 def load_config(
@@ -157,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sessions(args: argparse.Namespace) -> int:
-    from collector import sessions_cli
+    from collector.cli import sessions as sessions_cli
 
     config = load_config(args.config)
     try:

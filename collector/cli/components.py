@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collector.component import Factory
+from collector.component.registry import Registry
 from exporters import clickhouse, debug, file, kafka
 from extensions import apikeys, health_check, sessions_api
 from processors import batch, cowork, memory_limiter, redaction
@@ -24,3 +25,8 @@ BUILTIN_FACTORIES: tuple[Factory, ...] = (
     health_check.FACTORY,
     sessions_api.FACTORY,
 )
+
+
+def builtin_registry() -> Registry:
+    """Every component that ships with session-collector."""
+    return Registry(BUILTIN_FACTORIES)
