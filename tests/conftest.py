@@ -17,8 +17,8 @@ from collector.component import ComponentID
 from collector.confmap import ConfMap
 from collector.service import Service
 from collector.service.config import validate
-from collector.testing import RecordingExporter, testing_registry
 from extensions.apikeys import ApiKeysExtension
+from tests.doubles import RecordingExporter, testing_registry
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO.parent / "shared" / "reference" / "samples" / "claude-code-2.1.197-session.otlp.json"

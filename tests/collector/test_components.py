@@ -9,8 +9,8 @@ import pytest
 
 from collector.cli.components import builtin_registry
 from collector.component import ComponentID, Factory, Kind
-from collector.testing import RecordingExporter, RecordingExporterConfig
 from exporters.clickhouse import ClickHouseExporterConfig
+from tests.doubles import RecordingExporter, RecordingExporterConfig
 
 FACTORIES = [f for kind in Kind for f in builtin_registry().factories(kind)]
 

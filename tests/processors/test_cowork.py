@@ -10,8 +10,8 @@ from collector.component import ComponentID
 from collector.pdata import otlp_json
 from collector.pdata.records import LogBatch, LogRecord, Resource
 from collector.sessions.events import derive, event_of
-from collector.testing import RecordingExporter, RecordingExporterConfig
 from processors.cowork import Cowork, CoworkConfig
+from tests.doubles import RecordingExporter, RecordingExporterConfig
 
 
 def record(attributes: dict[str, object], **fields: object) -> LogRecord:

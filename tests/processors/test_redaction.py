@@ -18,7 +18,6 @@ from collector.component import ComponentID, Kind
 from collector.consumererror import RetryableError
 from collector.pdata import otlp_json
 from collector.pdata.records import AnyValue, LogBatch, LogRecord
-from collector.testing import RecordingExporter, RecordingExporterConfig
 from processors.redaction import (
     BUILTIN_NAMES,
     DEFAULT_ATTRIBUTES,
@@ -26,6 +25,7 @@ from processors.redaction import (
     RedactionConfig,
     RedactionProcessor,
 )
+from tests.doubles import RecordingExporter, RecordingExporterConfig
 
 _rng = random.Random(20240611)
 ALNUM = string.ascii_letters + string.digits
@@ -499,8 +499,8 @@ async def test_masked_records_derive_their_fields_again_from_masked_values() -> 
     """Fields derived before masking must not keep a denied user.email."""
     from collector.pdata.records import LogBatch, LogRecord
     from collector.sessions.events import derive, event_of
-    from collector.testing import RecordingExporter, RecordingExporterConfig
     from processors.redaction import RedactionConfig, RedactionProcessor
+    from tests.doubles import RecordingExporter, RecordingExporterConfig
 
     record = LogRecord(attributes={"session.id": "s", "user.email": "dev@example.com"})
     assert event_of(record).user_email == "dev@example.com"
