@@ -1,13 +1,14 @@
 # The two commands of the README, and the pieces they are made of.
 #   make run    runs the collector on its built-in default config (embedded, nothing else to start)
 #   make test   runs the whole test suite, after installing everything it needs
-#               (the virtualenv, and a Kafka broker from Maven Central: scripts/dev-services)
+#               (the virtualenv, a Kafka broker from Maven Central: scripts/dev-services,
+#               and Debian's chromium for the console's browser tests)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv clean services
+.PHONY: run test lint venv clean services browser
 
 venv: $(VENV)/.installed
 
@@ -20,7 +21,17 @@ $(VENV)/.installed: pyproject.toml
 run: venv
 	$(BIN)/session-collector run $(ARGS)
 
-test: venv
+# Debian's chromium, which the console's tests drive with Playwright (Playwright cannot
+# download its own browser here); installed with apt-get when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  echo "installing chromium from Debian's packages"; \
+	  { $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; } >/dev/null \
+	  || { echo "could not install chromium with apt-get" >&2; exit 1; }; }
+
+test: venv browser
 	@line=$$(scripts/dev-services start) || { echo "the Kafka broker did not start" >&2; exit 1; }; \
 	export $$line; echo "$$line"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

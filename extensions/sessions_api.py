@@ -1,12 +1,17 @@
 """``sessions_api`` extension: sessions and prompts over HTTP, read from the store of a
 ``clickhouse`` exporter (``storage``).
 
-- ``GET /api/v1/sessions?client=&user=&since=&until=&limit=``
+- ``GET /api/v1/sessions?client=&user=&since=&until=&q=&limit=&offset=``
 - ``GET /api/v1/sessions/{id}``
 - ``GET /api/v1/sessions/{id}/prompts``
+- ``GET /api/v1/sessions/{id}/events``: the session's events in order (its timeline)
+- ``GET /api/v1/overview?since=&until=&by=client|model|user&client=&user=``: cost and tokens
+  per time bucket and group, the top users and tools, the clients present
+- the sessions console at ``/`` (``console: true``, :mod:`extensions.sessions_console`)
 
-On ``endpoint`` it needs an org key holding ``required_role`` (``sessions_read``), and a key
-sees only its own org's sessions. An embedded store is also served on a unix socket inside
+On ``endpoint`` it needs an org key holding ``required_role`` (``sessions_read``), sent as
+``Authorization: Bearer`` or held by a console session's cookie, and a key sees only its
+own org's sessions. An embedded store is also served on a unix socket inside
 the store's folder (mode 0600: whoever may read the store's files may read it), without a
 key and across tenants (``?tenant=`` filters); the CLI reads through it while a collector
 holds the store.
@@ -17,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +42,10 @@ from collector.component import (
 )
 from collector.confighttp.server import serve
 from collector.confmap.netaddr import Endpoint
+from collector.confmap.units import Duration
 from collector.sessions.clickhouse import ClickHouseSettings, Store, queries
 from collector.sessions.clickhouse.schema import migrate
+from extensions import sessions_console as console
 
 TYPE = "sessions_api"
 log = structlog.get_logger(__name__)
@@ -51,6 +58,10 @@ class SessionsApiConfig(ComponentConfig):
     required_role: str = Field("sessions_read", min_length=1)
     storage: ComponentIDField = ComponentID("clickhouse")
     local_socket: bool = True
+    #: serve the sessions console at ``/`` (needs ``auth``)
+    console: bool = True
+    #: how long a console sign-in lasts
+    console_session_ttl: Duration = Field(timedelta(hours=12), gt=timedelta(0))
 
     def extension_refs(self) -> dict[str, ComponentID]:
         return {"auth": self.auth} if self.auth else {}
@@ -81,6 +92,7 @@ class SessionsApi:
         self._runners: list[web.AppRunner] = []
         self.address: str | None = None
         self.socket: Path | None = None
+        self.console_sessions = console.ConsoleSessions(config.console_session_ttl.total_seconds())
 
     async def start(self, host: Host) -> None:
         settings = host.component_config(Kind.EXPORTER, self.config.storage)
@@ -138,6 +150,14 @@ class SessionsApi:
         app.router.add_get("/api/v1/sessions", self._list_sessions)
         app.router.add_get("/api/v1/sessions/{id}", self._get_session)
         app.router.add_get("/api/v1/sessions/{id}/prompts", self._list_prompts)
+        app.router.add_get("/api/v1/sessions/{id}/events", self._list_events)
+        app.router.add_get("/api/v1/overview", self._overview)
+        if tenant_fixed and self.config.console:
+            app.router.add_get("/", self._page)
+            app.router.add_get("/sessions/{id}", self._page)
+            app.router.add_get("/console/{name}", self._asset)
+            app.router.add_post("/console/sign-in", self._sign_in)
+            app.router.add_post("/console/sign-out", self._sign_out)
         return app
 
     async def shutdown(self) -> None:
@@ -159,9 +179,17 @@ class SessionsApi:
             return request.query.get("tenant") or None
         if self.authenticator is None:
             return request.query.get("tenant") or None
-        principal = self.authenticator.authenticate(
-            authorization(request.headers), self.config.required_role
-        )
+        header = authorization(request.headers)
+        token = request.cookies.get(console.COOKIE) if header is None else None
+        if token is not None:
+            header = self.console_sessions.authorization(token)
+            if header is None:
+                raise AuthError(401, "signed out: sign in again", cause="console")
+        try:
+            principal = self.authenticator.authenticate(header, self.config.required_role)
+        except AuthError:
+            self.console_sessions.close(token)  # a key revoked since: its sessions end
+            raise
         return principal.org
 
     async def _list_sessions(self, request: web.Request) -> web.Response:
@@ -175,11 +203,13 @@ class SessionsApi:
             raise _BadRequest(
                 f"limit must be a whole number from 1 to {queries.MAX_LIMIT}"
             ) from None
+        offset = _whole(q.get("offset", "0"), "offset")
         since = _time(q.get("since"), "since")
         until = _time(q.get("until"), "until")
         rows = await self._query(
             queries.list_sessions, tenant, client=q.get("client") or None,
-            user=q.get("user") or None, since=since, until=until, limit=limit,
+            user=q.get("user") or None, since=since, until=until,
+            search=q.get("q") or None, limit=limit, offset=offset,
         )  # fmt: skip
         return _json({"sessions": rows})
 
@@ -197,6 +227,66 @@ class SessionsApi:
             return _json({"error": "no such session"}, status=404)
         rows = await self._query(queries.list_prompts, tenant, session_id)
         return _json({"session_id": session_id, "prompts": rows})
+
+    async def _list_events(self, request: web.Request) -> web.Response:
+        tenant = self._tenant(request)
+        session_id = request.match_info["id"]
+        if await self._query(queries.get_session, tenant, session_id) is None:
+            return _json({"error": "no such session"}, status=404)
+        rows = await self._query(queries.session_events, tenant, session_id)
+        return _json({"session_id": session_id, "events": rows})
+
+    async def _overview(self, request: web.Request) -> web.Response:
+        tenant = self._tenant(request)
+        q = request.query
+        by = q.get("by", "client")
+        if by not in queries.OVERVIEW_GROUPS:
+            raise _BadRequest(f"by must be one of {', '.join(queries.OVERVIEW_GROUPS)}")
+        since = _time(q.get("since") or "24h", "since")
+        assert since is not None
+        doc = await self._query(
+            queries.overview, tenant, since=since, until=_time(q.get("until"), "until"),
+            by=by, client=q.get("client") or None, user=q.get("user") or None,
+        )  # fmt: skip
+        doc["clients"] = await self._query(queries.list_clients, tenant)
+        return _json(doc)
+
+    # -- the console ------------------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.Response:
+        return console.page()
+
+    async def _asset(self, request: web.Request) -> web.Response:
+        return console.asset(request.match_info["name"])
+
+    async def _sign_in(self, request: web.Request) -> web.Response:
+        if self.authenticator is None:
+            return _json({"error": "the console needs an auth extension"}, status=404)
+        try:
+            body = await request.json() if request.content_length else None
+        except ValueError:
+            body = None
+        key = body.get("key") if isinstance(body, dict) else None
+        if not isinstance(key, str) or not key.strip() or len(key) > 1024:
+            return _json({"error": "enter an API key"}, status=400)
+        header = f"Bearer {key.strip()}"
+        try:
+            principal = self.authenticator.authenticate(header, self.config.required_role)
+        except AuthError as exc:
+            reason = "invalid API key" if exc.status == 401 else "this key cannot read sessions"
+            log.info("console sign-in refused", component=str(self.id), cause=exc.cause)
+            return _json({"error": reason}, status=exc.status)
+        token = self.console_sessions.open(header)
+        resp = _json({"org": principal.org})
+        console.set_cookie(resp, token, ttl=self.console_sessions.ttl, secure=request.secure)
+        log.info("console signed in", component=str(self.id), key_id=principal.key_id)
+        return resp
+
+    async def _sign_out(self, request: web.Request) -> web.Response:
+        self.console_sessions.close(request.cookies.get(console.COOKIE))
+        resp = _json({"signed_out": True})
+        console.clear_cookie(resp, secure=request.secure)
+        return resp
 
     async def _query(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         store = self.store
@@ -234,6 +324,16 @@ def _time(value: str | None, name: str) -> datetime | None:
         return queries.parse_time(value)
     except ValueError as exc:
         raise _BadRequest(f"{name}: {exc}") from None
+
+
+def _whole(value: str, name: str) -> int:
+    try:
+        number = int(value)
+        if number < 0:
+            raise ValueError
+    except ValueError:
+        raise _BadRequest(f"{name} must be a whole number") from None
+    return number
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:

@@ -136,3 +136,78 @@ async def test_bad_parameters_are_400_with_a_reason(
     resp = await client.get(f"{api(running)}?{query}", headers={"Authorization": f"Bearer {key}"})
     assert resp.status_code == 400
     assert query.split("=")[0] in resp.json()["error"]
+
+
+async def test_a_sessions_events_come_in_order_with_their_fields(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """GET /sessions/{id}/events: the six events in sequence, each with its typed fields
+    and the attributes the timeline shows; another org's key gets 404."""
+    key = await running.key(roles=("sessions_read",))
+    resp = await client.get(f"{api(running)}/{SESSION}/events",
+                            headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert resp.status_code == 200
+    events = resp.json()["events"]
+    assert [e["event"] for e in events] == [
+        "user_prompt", "tool_decision", "api_request", "tool_result", "api_request",
+        "assistant_response",
+    ]  # fmt: skip
+    assert [e["sequence"] for e in events] == [0, 1, 2, 3, 4, 5]
+    assert events[0]["prompt"] == "list the files here"
+    decision, request, result = events[1], events[2], events[3]
+    assert (decision["tool_name"], decision["decision"], decision["source"]) == (
+        "Bash", "accept", "config"
+    )  # fmt: skip
+    assert result["tool_use_id"] == decision["tool_use_id"]
+    assert (result["success"], result["duration_ms"]) == (True, 46)
+    assert (request["model"], request["input_tokens"], request["cost_usd"]) == (
+        "claude-opus-4-8", 1200, 0.009375
+    )  # fmt: skip
+    assert request["success"] is None and "tool_name" not in request
+    other = await running.key(org="globex", roles=("sessions_read",))
+    resp = await client.get(f"{api(running)}/{SESSION}/events",
+                            headers={"Authorization": f"Bearer {other}"})  # fmt: skip
+    assert resp.status_code == 404
+
+
+async def test_search_and_offset_page_the_list(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """q finds the session by its prompt text (any case) and nothing for other text;
+    offset 1 skips the only session."""
+    key = await running.key(roles=("sessions_read",))
+    headers = {"Authorization": f"Bearer {key}"}
+
+    async def ids(query: str) -> list[str]:
+        resp = await client.get(f"{api(running)}?{query}", headers=headers)
+        assert resp.status_code == 200, resp.text
+        return [s["session_id"] for s in resp.json()["sessions"]]
+
+    assert await ids("q=FILES+HERE") == [SESSION]
+    assert await ids("q=quarterly") == []
+    assert await ids("offset=1") == []
+    assert (await client.get(f"{api(running)}?offset=-1", headers=headers)).status_code == 400
+
+
+async def test_the_overview_sums_cost_by_client_and_names_the_top_tool(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """GET /overview over the sample's day: one hourly bucket of Claude Code with both
+    requests' cost and tokens, the user's cost, Bash as the top tool, the clients present;
+    a grouping it does not know is 400."""
+    key = await running.key(roles=("sessions_read",))
+    headers = {"Authorization": f"Bearer {key}"}
+    url = api(running).replace("/sessions", "/overview")
+    day = {"since": "2026-11-26T00:00:00Z", "until": "2026-11-27T00:00:00Z"}
+    resp = await client.get(url, params=day, headers=headers)
+    assert resp.status_code == 200, resp.text
+    doc = resp.json()
+    assert doc["step_seconds"] == 3600
+    bucket = {"bucket": "2026-11-26T20:00:00.000Z", "group": "Claude Code",
+              "cost_usd": 0.01875, "input_tokens": 2400, "output_tokens": 84}  # fmt: skip
+    assert doc["series"] == [bucket]
+    assert [(u["cost_usd"], u["sessions"]) for u in doc["top_users"]] == [(0.01875, 1)]
+    assert [(t["tool"], t["calls"], t["failures"]) for t in doc["top_tools"]] == [("Bash", 1, 0)]
+    assert doc["clients"] == ["Claude Code"]
+    bad = await client.get(url, params={"by": "weather"}, headers=headers)
+    assert bad.status_code == 400 and "by must be one of" in bad.json()["error"]

@@ -31,10 +31,21 @@ def list_sessions(
     user: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    search: str | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """Sessions newest first (by last activity); ``tenant=None`` means every tenant."""
+    """Sessions newest first (by last activity); ``tenant=None`` means every tenant.
+    ``search`` finds text in a session's title or any of its prompts (case-insensitive)."""
     where, params = _tenant_filter(tenant)
+    if search:
+        inner, _ = _tenant_filter(tenant, "Tenant")
+        inner.append("positionCaseInsensitiveUTF8(PromptText, {search:String}) > 0")
+        where.append(
+            "(positionCaseInsensitiveUTF8(title, {search:String}) > 0 OR session_id IN "
+            f"(SELECT SessionId FROM session_events {_where(inner)}))"
+        )
+        params["search"] = search
     if client:
         where.append("client = {client:String}")
         params["client"] = client
@@ -50,8 +61,9 @@ def list_sessions(
     params["limit"] = max(1, min(limit, MAX_LIMIT))
     sql = (
         f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions {_where(where)} "
-        "ORDER BY last_seen DESC, session_id LIMIT {limit:UInt32}"
+        "ORDER BY last_seen DESC, session_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
     )
+    params["offset"] = max(0, offset)
     return [_session(row) for row in store.query(sql, params)]
 
 
@@ -76,10 +88,153 @@ def list_prompts(store: Store, tenant: str | None, session_id: str) -> list[dict
     return [_prompt(row) for row in store.query(sql, params)]
 
 
-def _tenant_filter(tenant: str | None) -> tuple[list[str], dict[str, Any]]:
+#: the attributes of a record a session's timeline shows, beside its typed columns
+EVENT_ATTRIBUTES = (
+    "prompt", "response", "tool_name", "decision", "source", "tool_parameters", "error",
+    "attempt", "request_id",
+)  # fmt: skip
+MAX_EVENTS = 10_000
+
+
+def session_events(store: Store, tenant: str | None, session_id: str) -> list[dict[str, Any]]:
+    """The events of one session in the order they happened (each stored once): what the
+    console's timeline shows. At most ``MAX_EVENTS``."""
+    where, params = _tenant_filter(tenant, "Tenant")
+    where.append("SessionId = {sid:String}")
+    params["sid"] = session_id
+    attributes = ", ".join(f"LogAttributes['{key}'] AS `{key}`" for key in EVENT_ATTRIBUTES)
+    sql = (
+        "SELECT EventName AS event, EventTime AS time, Sequence AS sequence, "
+        "PromptId AS prompt_id, ToolUseId AS tool_use_id, Model AS model, "
+        "InputTokens AS input_tokens, OutputTokens AS output_tokens, "
+        "CacheReadTokens AS cache_read_tokens, CacheCreationTokens AS cache_creation_tokens, "
+        "CostMicros AS cost_micros, DurationMs AS duration_ms, StatusCode AS status_code, "
+        f"Success AS success, {attributes} FROM otel_logs FINAL {_where(where)} "
+        f"ORDER BY EventTime, Sequence, RecordId LIMIT {MAX_EVENTS}"
+    )
+    out = []
+    for row in store.query(sql, params):
+        event = {k: v for k, v in row.items() if v not in ("", None)}
+        event["event"] = row["event"]
+        event["time"] = _iso(row["time"])
+        event["cost_usd"] = round(int(row["cost_micros"]) / 1_000_000, 6)
+        del event["cost_micros"]
+        event["success"] = {1: True, 0: False}.get(int(row["success"]))
+        if event["sequence"] < 0:
+            del event["sequence"]
+        out.append(event)
+    return out
+
+
+def list_clients(store: Store, tenant: str | None) -> list[str]:
+    """The clients that sent sessions, by name."""
+    where, params = _tenant_filter(tenant, "Tenant")
+    where.append("Client != ''")
+    sql = f"SELECT DISTINCT Client AS c FROM session_events {_where(where)} ORDER BY c"
+    return [row["c"] for row in store.query(sql, params)]
+
+
+OVERVIEW_GROUPS = {
+    "client": "Client",
+    "model": "Model",
+    "user": "if(UserEmail != '', UserEmail, UserId)",
+}
+
+
+def overview(
+    store: Store,
+    tenant: str | None,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    by: str = "client",
+    client: str | None = None,
+    user: str | None = None,
+) -> dict[str, Any]:
+    """Cost and tokens of API requests over a window, per time bucket and group (``by``:
+    client, model or user), and the top users by cost and the top tools by failures."""
+    if by not in OVERVIEW_GROUPS:
+        raise ValueError(f"by must be one of {', '.join(OVERVIEW_GROUPS)}")
+    until = until or datetime.now(UTC)
+    span = (until - since).total_seconds()
+    step = 3600 if span <= 2 * 86400 else 86400
+    where, params = _tenant_filter(tenant, "Tenant")
+    where.append("EventTime >= {since:DateTime64(9)} AND EventTime < {until:DateTime64(9)}")
+    params.update(since=since, until=until, step=step)
+    if client:
+        where.append("Client = {client:String}")
+        params["client"] = client
+    if user:
+        where.append("(UserEmail = {user:String} OR UserId = {user:String})")
+        params["user"] = user
+    group = OVERVIEW_GROUPS[by]
+    requests = [*where, "EventName = 'api_request'"]
+    series = store.query(
+        "SELECT toStartOfInterval(EventTime, toIntervalSecond({step:UInt32})) AS bucket, "
+        f"{group} AS group, sum(CostMicros) / 1000000 AS cost_usd, "
+        "sum(InputTokens) AS input_tokens, sum(OutputTokens) AS output_tokens "
+        f"FROM session_events FINAL {_where(requests)} GROUP BY bucket, group "
+        "ORDER BY bucket, group",
+        params,
+    )
+    users = store.query(
+        "SELECT if(UserEmail != '', UserEmail, UserId) AS user, "
+        "sumIf(CostMicros, EventName = 'api_request') / 1000000 AS cost_usd, "
+        "countIf(EventName = 'api_error' OR (EventName = 'tool_result' AND Success = 0)) "
+        "AS failures, uniqExact(SessionId) AS sessions "
+        f"FROM session_events FINAL {_where(where)} GROUP BY user "
+        "ORDER BY cost_usd DESC, failures DESC, user LIMIT 10",
+        params,
+    )
+    results = [*where, "EventName = 'tool_result'"]
+    tools = store.query(
+        "SELECT LogAttributes['tool_name'] AS tool, count() AS calls, "
+        "countIf(Success = 0) AS failures, round(avg(DurationMs)) AS avg_duration_ms "
+        f"FROM otel_logs FINAL {_where(results)} "
+        "GROUP BY tool ORDER BY failures DESC, calls DESC, tool LIMIT 10",
+        params,
+    )
+    return {
+        "since": _iso(since),
+        "until": _iso(until),
+        "step_seconds": step,
+        "by": by,
+        "series": [
+            {
+                "bucket": _iso(r["bucket"]),
+                "group": r["group"] or "(none)",
+                "cost_usd": round(float(r["cost_usd"]), 6),
+                "input_tokens": int(r["input_tokens"]),
+                "output_tokens": int(r["output_tokens"]),
+            }
+            for r in series
+        ],
+        "top_users": [
+            {
+                "user": r["user"] or "(unknown)",
+                "cost_usd": round(float(r["cost_usd"]), 6),
+                "failures": int(r["failures"]),
+                "sessions": int(r["sessions"]),
+            }
+            for r in users
+        ],
+        "top_tools": [
+            {
+                "tool": r["tool"] or "(unnamed)",
+                "calls": int(r["calls"]),
+                "failures": int(r["failures"]),
+                "avg_duration_ms": float(r["avg_duration_ms"]),
+            }
+            for r in tools
+        ],
+    }
+
+
+def _tenant_filter(tenant: str | None, column: str = "tenant") -> tuple[list[str], dict[str, Any]]:
+    """The condition on ``column`` (``tenant`` in the views, ``Tenant`` in the tables)."""
     if tenant is None:
         return [], {}
-    return ["tenant = {tenant:String}"], {"tenant": tenant}
+    return [column + " = {tenant:String}"], {"tenant": tenant}
 
 
 def _where(conditions: list[str]) -> str:
