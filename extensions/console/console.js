@@ -5,6 +5,8 @@
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
 const REFRESH_MS = 10000;
+// the time windows, as the API's durations ago
+const WINDOWS = { "1h": "1h", "24h": "24h", "7d": "168h", "30d": "720h" };
 const COLOURS = ["#9a3f1f", "#2b6cb0", "#217a3c", "#7b4bb7", "#b7791f", "#2c7a7b", "#c53030",
   "#4a5568"];
 const state = { page: 0, timer: null, detail: null, signedIn: false };
@@ -150,10 +152,10 @@ function query(extra) {
   if ($("f-user").value.trim()) q.set("user", $("f-user").value.trim());
   if ($("f-window").value === "custom") {
     if ($("f-since").value) q.set("since", new Date($("f-since").value).toISOString());
-    else q.set("since", "30d");
+    else q.set("since", WINDOWS["30d"]);
     if ($("f-until").value) q.set("until", new Date($("f-until").value).toISOString());
   } else {
-    q.set("since", $("f-window").value);
+    q.set("since", WINDOWS[$("f-window").value] || "24h");
   }
   return q;
 }

@@ -248,6 +248,47 @@ async def test_the_client_filter_narrows_the_list_and_lives_in_the_url(
     await expect(page.get_by_label("Client", exact=True)).to_have_value("Claude Cowork")
 
 
+@pytest.mark.parametrize("window", ["Last hour", "Last 7 days", "Last 30 days"])
+async def test_every_time_window_shows_the_sessions_within_it(
+    page: Page, console: Console, window: str
+) -> None:
+    """The sessions of the last minutes are in every preset window, which the URL keeps."""
+    await sign_in(page, console, console.keys["reader"])
+    await expect(page.locator("#sessions tbody tr")).to_have_count(2)
+    await page.get_by_label("Time window").select_option(label=window)
+    await expect(page.locator("#refreshed")).to_contain_text("Updated")
+    await expect(page.locator("#sessions tbody tr")).to_have_count(2)
+    await expect(page.locator("#status")).to_have_text("")
+    assert "window=" in page.url
+
+
+async def test_the_list_fits_a_narrow_screen_and_works_from_the_keyboard(
+    page: Page, console: Console
+) -> None:
+    """On a 375-pixel-wide screen: signed in with the keyboard alone (the key field has the
+    focus, Enter submits), the page does not scroll sideways (the table scrolls inside its
+    own box), and Tab leads to a session, which Enter opens."""
+    await page.set_viewport_size({"width": 375, "height": 800})
+    await page.goto(console.url + "/")
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.keyboard.type(console.keys["reader"])
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#sessions tbody tr")).to_have_count(2)
+    width = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 375
+    for _ in range(40):  # through the filters and the overview to the first session
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate("() => document.activeElement.textContent")
+        if focused.startswith("summarise the quarterly report"):
+            break
+    else:
+        raise AssertionError("Tab never reached the first session's link")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        "summarise the quarterly report"
+    )
+
+
 async def test_search_finds_a_session_by_its_prompt_text(page: Page, console: Console) -> None:
     await sign_in(page, console, console.keys["reader"])
     await page.get_by_label("Search").fill("quarterly")
