@@ -365,3 +365,53 @@ async def test_a_revoked_key_ends_its_console_sessions(
     await page.wait_for_timeout(300)  # reload_interval 50ms
     await page.get_by_label("Client", exact=True).select_option("Claude Cowork")  # a new request
     await expect(page.get_by_label("API key")).to_be_visible()
+
+
+def without_prompt_text(sample: bytes, session_id: str) -> bytes:
+    """The sample as another session whose prompt's text was not sent (Claude Code sends
+    it only with OTEL_LOG_USER_PROMPTS=1)."""
+    doc = recent(copy.deepcopy(orjson.loads(sample)))
+    for record in doc["resourceLogs"][0]["scopeLogs"][0]["logRecords"]:
+        _attr(record, "session.id", {"stringValue": session_id})
+        record["attributes"] = [a for a in record["attributes"] if a["key"] != "prompt"]
+    return orjson.dumps(doc)
+
+
+async def test_a_new_session_appears_while_the_page_is_open_keeping_the_filters(
+    page: Page, console: Console, client: httpx.AsyncClient, sample_json: bytes
+) -> None:
+    """With the Claude Code filter chosen, a session that arrives later shows up within the
+    refresh interval, and the filter is still chosen; its page says its prompt's text was
+    not recorded."""
+    await sign_in(page, console, console.keys["reader"])
+    await page.get_by_label("Client", exact=True).select_option("Claude Code")
+    rows = page.locator("#sessions tbody tr")
+    await expect(rows).to_have_count(1)
+    late = "1a7e1a7e-0000-4000-8000-00000000a7e1"
+    headers = {"Content-Type": "application/json",
+               "Authorization": f"Bearer {console.keys['ingest']}"}  # fmt: skip
+    body = without_prompt_text(sample_json, late)
+    resp = await client.post(console.running.url + "/v1/logs", content=body, headers=headers)
+    assert resp.status_code == 200
+    await expect(rows).to_have_count(2, timeout=20_000)
+    await expect(page.get_by_label("Client", exact=True)).to_have_value("Claude Code")
+    await page.locator(f'a[href="/sessions/{late}"]').click()
+    await expect(page.locator("#timeline")).to_contain_text("The prompt's text was not recorded.")
+
+
+async def test_download_json_saves_the_session_with_its_events(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    await sign_in(page, console, console.keys["reader"])
+    await page.get_by_role("link", name="list the files here").click()
+    await expect(page.locator("#timeline .event")).not_to_have_count(0)
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Download JSON").click()
+    download = await info.value
+    assert download.suggested_filename == f"session-{SESSION}.json"
+    saved = tmp_path / "session.json"
+    await download.save_as(saved)
+    doc = orjson.loads(saved.read_bytes())
+    assert doc["session"]["session_id"] == SESSION
+    assert [e["event"] for e in doc["events"]][:2] == ["user_prompt", "tool_decision"]
+    assert SECRET not in saved.read_text()
