@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import cramjam
 import orjson
 import structlog
 import zstandard
@@ -49,7 +50,12 @@ _DECODERS: dict[str, Callable[[bytes, RequestLimits | None], list[LogRecord]]] =
     PROTOBUF: otlp_proto.decode_request,
     JSON: otlp_json.decode_request,
 }
-_ENCODINGS = frozenset({"", "identity", "gzip", "x-gzip", "deflate", "zstd"})
+#: what the OpenTelemetry Collector's HTTP servers accept: snappy is the block format,
+#: x-snappy-framed the framing format, lz4 the frame format
+_ENCODINGS = frozenset(
+    {"", "identity", "gzip", "x-gzip", "deflate", "zlib", "zstd", "snappy", "x-snappy-framed",
+     "lz4"}
+)  # fmt: skip
 _OFFLOAD_BYTES = 256 * 1024  # decompress bodies larger than this in a worker thread
 _GRPC_CODE = {
     400: code_pb2.INVALID_ARGUMENT,
@@ -164,7 +170,8 @@ class LogsHandler:
         if encoding not in _ENCODINGS:
             return _status(
                 400,
-                f"unsupported Content-Encoding {encoding!r}: use gzip, deflate, zstd or none",
+                f"unsupported Content-Encoding {encoding!r}: use gzip, deflate, zlib, zstd, "
+                "snappy, x-snappy-framed, lz4 or none",
                 reply,
                 close=True,
             )
@@ -260,10 +267,45 @@ def decompress(data: bytes, encoding: str, limit: int) -> bytes:
         return out
     if encoding in ("gzip", "x-gzip"):
         return _inflate(data, 16 + zlib.MAX_WBITS, limit, "gzip")
+    if encoding == "zlib":
+        return _inflate(data, zlib.MAX_WBITS, limit, "zlib")
+    if encoding == "snappy":
+        try:
+            size = cramjam.snappy.decompress_raw_len(data)  # the block declares its size
+        except cramjam.DecompressionError as exc:
+            raise DecodeError(f"invalid snappy body: {exc}") from None
+        if size > limit:
+            raise BodyTooLarge
+        try:
+            return bytes(cramjam.snappy.decompress_raw(data))
+        except cramjam.DecompressionError as exc:
+            raise DecodeError(f"invalid snappy body: {exc}") from None
+    if encoding in ("x-snappy-framed", "lz4"):
+        return _into_bounded(data, encoding, limit)
     try:
         return _inflate(data, zlib.MAX_WBITS, limit, "deflate")
     except DecodeError:
         return _inflate(data, -zlib.MAX_WBITS, limit, "deflate")  # raw deflate, no zlib header
+
+
+def _into_bounded(data: bytes, encoding: str, limit: int) -> bytes:
+    """Decompress a snappy-framed or lz4-frame body into a buffer one byte larger than
+    ``limit``: decompression stops where the buffer ends, so a bomb costs that much memory
+    and no more. Filling the buffer, or failing, is refused: both encodings only tell a
+    truncated output from a corrupt input by the error's text, so the answer is one 400
+    that names both causes (the OpenTelemetry Collector also answers 400)."""
+    codec = cramjam.snappy if encoding == "x-snappy-framed" else cramjam.lz4
+    buffer = bytearray(limit + 1)
+    try:
+        size = codec.decompress_into(data, buffer)
+    except cramjam.DecompressionError:
+        raise DecodeError(
+            f"invalid {encoding} body, or larger than max_request_body_size ({limit} bytes) "
+            "once decompressed"
+        ) from None
+    if size > limit:
+        raise BodyTooLarge
+    return bytes(memoryview(buffer)[:size])
 
 
 def _inflate(data: bytes, wbits: int, limit: int, name: str) -> bytes:

@@ -9,6 +9,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import cramjam
 import httpx
 import orjson
 import pytest
@@ -91,8 +92,22 @@ async def test_media_type_parameters_are_accepted(
         ("deflate", lambda b: zlib.compress(b, wbits=-15)),
         ("zstd", zstandard.ZstdCompressor().compress),
         ("identity", lambda b: b),
+        ("zlib", zlib.compress),
+        ("snappy", lambda b: bytes(cramjam.snappy.compress_raw(b))),
+        ("x-snappy-framed", lambda b: bytes(cramjam.snappy.compress(b))),
+        ("lz4", lambda b: bytes(cramjam.lz4.compress(b))),
     ],
-    ids=["gzip", "deflate-zlib", "deflate-raw", "zstd", "identity"],
+    ids=[
+        "gzip",
+        "deflate-zlib",
+        "deflate-raw",
+        "zstd",
+        "identity",
+        "zlib",
+        "snappy-block",
+        "snappy-framed",
+        "lz4-frame",
+    ],
 )
 @pytest.mark.parametrize("media", ["json", "protobuf"])
 async def test_compressed_bodies_are_decoded(
@@ -343,6 +358,50 @@ async def test_decompression_bomb_is_413(
     resp = await client.post(running.url + LOGS, content=bomb, headers=headers)
     assert resp.status_code == 413
     assert running.exporter().batches == []
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress", "status"),
+    [
+        ("snappy", lambda b: bytes(cramjam.snappy.compress_raw(b)), 413),
+        ("x-snappy-framed", lambda b: bytes(cramjam.snappy.compress(b)), 400),
+        ("lz4", lambda b: bytes(cramjam.lz4.compress(b)), 400),
+        ("zlib", zlib.compress, 413),
+    ],
+    ids=["snappy-block", "snappy-framed", "lz4-frame", "zlib"],
+)
+async def test_a_bomb_in_the_other_encodings_is_refused_before_it_is_inflated(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    client: httpx.AsyncClient,
+    encoding: str,
+    compress: Callable[[bytes], bytes],
+    status: int,
+) -> None:
+    """A body that inflates past the limit: 413 where the encoding tells that it is too
+    large (a snappy block declares its size), else 400 naming both causes (framed snappy
+    and lz4 stop at the limit, but tell a full buffer from a corrupt input only in an
+    error's text); nothing passed on."""
+    running = await start_collector(base_config(keys_file, max_request_body_size=100_000))
+    bomb = compress(b"{" + b" " * 2_000_000 + b"}")
+    assert len(bomb) < 100_000
+    headers = {**JSON, **auth(org_key), "Content-Encoding": encoding}
+    resp = await client.post(running.url + LOGS, content=bomb, headers=headers)
+    assert resp.status_code == status
+    if status == 400:
+        assert "max_request_body_size" in str(json_status(resp)["message"])
+    assert running.exporter().batches == []
+
+
+@pytest.mark.parametrize("encoding", ["snappy", "x-snappy-framed", "lz4", "zlib"])
+async def test_a_corrupt_body_in_the_other_encodings_is_400_naming_it(
+    collector: RunningCollector, client: httpx.AsyncClient, org_key: str, encoding: str
+) -> None:
+    headers = {**JSON, **auth(org_key), "Content-Encoding": encoding}
+    resp = await client.post(collector.url + LOGS, content=b"\xff" * 64, headers=headers)
+    assert resp.status_code == 400
+    assert encoding in str(json_status(resp)["message"])
 
 
 # -- malformed bodies ----------------------------------------------------------------------
