@@ -94,6 +94,7 @@ async def main(shape: str, values: int, encoding: str) -> None:
         [],
         [
             "receivers.otlp.endpoint=127.0.0.1:0",
+            "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
             "extensions.sessions_api.endpoint=127.0.0.1:0",
             "extensions.health_check.endpoint=127.0.0.1:0",
             "service.telemetry.metrics.address=127.0.0.1:0",

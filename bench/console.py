@@ -41,7 +41,8 @@ async def main(sessions: int, repeat: int) -> None:
     _, ingest = keystore.create(keys, org="acme", name="b", roles=["mcp_watch_scan"])
     _, reader = keystore.create(keys, org="acme", name="r", roles=["sessions_read"])
     config = load_config([], [
-        "receivers.otlp.endpoint=127.0.0.1:0", "extensions.sessions_api.endpoint=127.0.0.1:0",
+        "receivers.otlp.endpoint=127.0.0.1:0", "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
+        "extensions.sessions_api.endpoint=127.0.0.1:0",
         "extensions.health_check.endpoint=127.0.0.1:0",
         "service.telemetry.metrics.address=127.0.0.1:0"])  # fmt: skip
     service = Service(config, builtin_registry())

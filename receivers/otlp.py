@@ -1,6 +1,7 @@
-"""``otlp`` receiver: OTLP logs over HTTP (protobuf and JSON on the same paths).
+"""``otlp`` receiver: OTLP logs over HTTP (protobuf and JSON on the same paths) and gRPC.
 
-The HTTP handling itself lives in :mod:`receivers.otlp_http`; this module holds the config,
+The HTTP handling itself lives in :mod:`receivers.otlp_http`, the gRPC service in
+:mod:`receivers.otlp_grpc`; this module holds the config,
 the factory and the server's lifecycle. On shutdown the listening socket closes first,
 then in-flight requests finish (up to ``shutdown_timeout``) before the pipeline flushes.
 """
@@ -12,9 +13,10 @@ import ssl
 from datetime import timedelta
 from pathlib import Path
 
+import grpc
 import structlog
 from aiohttp import web
-from pydantic import ByteSize, Field, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, model_validator
 
 from collector.auth import Authenticator
 from collector.component import (
@@ -26,10 +28,12 @@ from collector.component import (
     Host,
     Kind,
 )
+from collector.component.process import reuse_port
 from collector.confighttp.server import ConnectionLimits, serve
-from collector.confmap.netaddr import Endpoint
+from collector.confmap.netaddr import Endpoint, format_endpoint, parse_endpoint
 from collector.confmap.units import Duration
 from collector.pdata.records import RequestLimits
+from receivers.otlp_grpc import GrpcLogs
 from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
 
 TYPE = "otlp"
@@ -48,8 +52,38 @@ class TLSSettings(ComponentConfig):
         return self
 
 
-class OtlpReceiverConfig(ComponentConfig):
+class GrpcProtocol(BaseModel):
+    """OTLP/gRPC, as the OpenTelemetry Collector's ``protocols.grpc``."""
+
+    model_config = ConfigDict(extra="forbid")
+    endpoint: Endpoint = "127.0.0.1:4317"
+
+
+class HttpProtocol(BaseModel):
+    """OTLP/HTTP, as the OpenTelemetry Collector's ``protocols.http``."""
+
+    model_config = ConfigDict(extra="forbid")
     endpoint: Endpoint = "127.0.0.1:4318"
+
+
+class Protocols(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    grpc: GrpcProtocol | None = None
+    http: HttpProtocol | None = None
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> Protocols:
+        if self.grpc is None and self.http is None:
+            raise ValueError("name grpc, http or both")
+        return self
+
+
+class OtlpReceiverConfig(ComponentConfig):
+    #: OTLP/HTTP's address (or ``protocols.http.endpoint``)
+    endpoint: Endpoint = "127.0.0.1:4318"
+    #: the OpenTelemetry Collector's shape, ``{grpc: {endpoint}, http: {endpoint}}``: the
+    #: protocols named are served, and HTTP also at ``endpoint`` when it is set
+    protocols: Protocols | None = None
     auth: ComponentIDField | None = None
     required_role: str = Field("mcp_watch_scan", min_length=1)
     tenant: str = Field("default", min_length=1)
@@ -84,6 +118,20 @@ class OtlpReceiverConfig(ComponentConfig):
             raise ValueError("paths must be unique")
         return value
 
+    @model_validator(mode="after")
+    def _one_http_endpoint(self) -> OtlpReceiverConfig:
+        if self.protocols and self.protocols.http and "endpoint" in self.model_fields_set:
+            raise ValueError(
+                "the HTTP endpoint is set twice: use endpoint or protocols.http.endpoint"
+            )
+        return self
+
+    def http_endpoint(self) -> str | None:
+        """Where OTLP/HTTP is served, or ``None`` when only gRPC is."""
+        if self.protocols is None or "endpoint" in self.model_fields_set:
+            return self.endpoint
+        return self.protocols.http.endpoint if self.protocols.http else None
+
     def extension_refs(self) -> dict[str, ComponentID]:
         return {"auth": self.auth} if self.auth else {}
 
@@ -99,7 +147,7 @@ FACTORY = Factory(
     TYPE,
     OtlpReceiverConfig,
     create,
-    "OTLP logs over HTTP (protobuf and JSON), authenticated with API keys",
+    "OTLP logs over HTTP (protobuf and JSON) and gRPC, authenticated with API keys",
 )
 
 
@@ -114,6 +162,9 @@ class OtlpReceiver:
         self._handler: LogsHandler | None = None
         #: the address actually bound (differs from the config when its port is 0)
         self.address: str | None = None
+        #: the OTLP/gRPC address bound, when ``protocols.grpc`` is served
+        self.grpc_address: str | None = None
+        self._grpc: grpc.aio.Server | None = None
 
     async def start(self, host: Host) -> None:
         authenticator: Authenticator | None = None
@@ -139,13 +190,28 @@ class OtlpReceiver:
                 self.config.max_records_per_request, self.config.max_attributes_per_request
             ),
         )
+        protocols = self.config.protocols
+        if protocols is not None and protocols.grpc is not None:
+            await self._start_grpc(protocols.grpc.endpoint, authenticator, settings.limits)
+        endpoint = self.config.http_endpoint()
+        if endpoint is None:
+            return
+        try:
+            await self._start_http(endpoint, settings, authenticator)
+        except BaseException:
+            await self.shutdown()  # the gRPC server, if it started
+            raise
+
+    async def _start_http(
+        self, endpoint: str, settings: HandlerSettings, authenticator: Authenticator | None
+    ) -> None:
         handler = LogsHandler(settings, authenticator, self.next_consumer)
         app = web.Application(middlewares=[status_middleware(str(self.id))])
         for path in self.config.logs_paths:
             app.router.add_route("POST", path, handler.handle)
         runner, self.address = await serve(
             app,
-            self.config.endpoint,
+            endpoint,
             owner=str(self.id),
             ssl_context=self._ssl_context(),
             limits=ConnectionLimits(
@@ -168,6 +234,46 @@ class OtlpReceiver:
             paths=self.config.logs_paths,
         )
 
+    async def _start_grpc(
+        self, endpoint: str, authenticator: Authenticator | None, limits: RequestLimits
+    ) -> None:
+        service = GrpcLogs(
+            component=str(self.id),
+            authenticator=authenticator,
+            required_role=self.config.required_role,
+            default_tenant=self.config.tenant,
+            limits=limits,
+            consumer=self.next_consumer,
+        )
+        size = int(self.config.max_request_body_size)
+        server = grpc.aio.server(
+            handlers=[service.handler()],
+            maximum_concurrent_rpcs=self.config.max_concurrent_requests,
+            options=[
+                ("grpc.max_receive_message_length", size),
+                ("grpc.so_reuseport", 1 if reuse_port() else 0),
+            ],
+        )
+        host, port = parse_endpoint(endpoint)
+        target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        tls = self.config.tls
+        try:
+            if tls is not None:
+                pair = await asyncio.to_thread(_read_pair, tls.key_file, tls.cert_file)
+                credentials = grpc.ssl_server_credentials([pair])
+                bound = server.add_secure_port(target, credentials)
+            else:
+                bound = server.add_insecure_port(target)
+        except RuntimeError:  # grpcio's "Failed to bind"
+            bound = 0
+        if not bound:
+            raise RuntimeError(f"{self.id}: cannot listen on {endpoint} (gRPC)")
+        await server.start()
+        self._grpc = server
+        self.grpc_address = format_endpoint(host, bound)
+        log.info("listening", component=str(self.id), endpoint=self.grpc_address,
+                 protocol="grpc", tls=tls is not None)  # fmt: skip
+
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.config.tls is None:
             return None
@@ -178,6 +284,9 @@ class OtlpReceiver:
     async def shutdown(self) -> None:
         """Close the listening socket, let in-flight requests finish (their bodies may still
         be arriving), then close every connection."""
+        server, self._grpc = self._grpc, None
+        if server is not None:
+            await server.stop(self.config.shutdown_timeout.total_seconds())
         runner, self._runner = self._runner, None
         if runner is None:
             return
@@ -195,3 +304,7 @@ class OtlpReceiver:
                     timeout=timeout,
                 )
         await runner.cleanup()
+
+
+def _read_pair(key_file: str, cert_file: str) -> tuple[bytes, bytes]:
+    return Path(key_file).read_bytes(), Path(cert_file).read_bytes()

@@ -65,6 +65,7 @@ def daemon(
     port = free_port()
     proc = spawn(
         [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
+         "--set", "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
          "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}",
          "--set", "service.telemetry.metrics.address=127.0.0.1:0",
          "--set", "extensions.health_check.endpoint=127.0.0.1:0"],
@@ -210,6 +211,7 @@ def test_run_reports_a_port_in_use_and_exits_1(tmp_path: Path, clean_env: dict[s
         port = taken.getsockname()[1]
         proc = subprocess.run(
             [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
+         "--set", "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
              "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}",
          "--set", "service.telemetry.metrics.address=127.0.0.1:0",
          "--set", "extensions.health_check.endpoint=127.0.0.1:0"],
@@ -228,6 +230,7 @@ def test_json_log_encoding_writes_one_json_object_per_line(
     port = free_port()
     proc = spawn(
         [CLI, "run", "--set", f"receivers.otlp.endpoint=127.0.0.1:{port}",
+         "--set", "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
          "--set", "service.telemetry.logs.encoding=json",
          "--set", f"extensions.sessions_api.endpoint=127.0.0.1:{free_port()}",
          "--set", "service.telemetry.metrics.address=127.0.0.1:0",

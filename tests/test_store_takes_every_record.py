@@ -190,6 +190,7 @@ async def default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         [],
         [
             "receivers.otlp.endpoint=127.0.0.1:0",
+            "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
             "extensions.sessions_api.endpoint=127.0.0.1:0",
             "extensions.health_check.endpoint=127.0.0.1:0",
             "service.telemetry.metrics.address=127.0.0.1:0",
@@ -651,3 +652,31 @@ async def test_the_exporter_names_and_carries_the_records_clickhouse_refuses(
         assert await count_rows(exporter.store, "acme") == 598
     finally:
         await exporter.shutdown()
+
+
+async def test_default_config_stores_a_session_sent_over_grpc(
+    default: Default, sample_json: bytes
+) -> None:
+    """The built-in default serves OTLP/gRPC too (Claude Code's quick start sets
+    OTEL_EXPORTER_OTLP_PROTOCOL=grpc): the sample sent with the org key through the
+    receiver's gRPC endpoint is stored as its session, with its cost."""
+    import grpc
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+    )
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
+
+    receiver = default.service.receivers[ComponentID("otlp")]
+    request = json_format.Parse(sample_json, ExportLogsServiceRequest())
+    async with grpc.aio.insecure_channel(receiver.grpc_address) as channel:  # type: ignore[attr-defined]
+        await LogsServiceStub(channel).Export(
+            request, metadata=(("authorization", f"Bearer {default.key}"),)
+        )
+    await default.drained()
+    store = default.store
+    rows = await store.call(
+        store.query, "SELECT session_id, tenant, cost_usd, api_requests FROM sessions"
+    )
+    found = [(r["session_id"], r["tenant"], float(r["cost_usd"]), r["api_requests"]) for r in rows]
+    assert found == [("1ddae8b2-80dd-4b49-a5a9-be58ef748593", "acme", 0.01875, 2)]
