@@ -375,6 +375,7 @@ class Settings:
     rates: list[float]
     workers: int
     no_redaction: bool
+    grpc: bool = False
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
@@ -661,12 +662,15 @@ def scenario_b(s: Settings) -> dict[str, Any]:
         with workspace("b", s.keep) as wd:
             keys = wd / "keys.json"
             key = create_key(keys)
-            port = free_port()
+            port, grpc_port = free_port(), free_port()
+            otlp: dict[str, Any] = {"endpoint": f"127.0.0.1:{port}", "auth": "apikeys"}
+            if s.grpc:
+                otlp["protocols"] = {"grpc": {"endpoint": f"127.0.0.1:{grpc_port}"}}
             config = write_config(
                 wd / "b.yaml",
                 {
                     "extensions": {"apikeys": {"keys_file": str(keys)}},
-                    "receivers": {"otlp": {"endpoint": f"127.0.0.1:{port}", "auth": "apikeys"}},
+                    "receivers": {"otlp": otlp},
                     "processors": {"cowork": {}, "redaction": {}},
                     "exporters": {
                         "kafka": {
@@ -697,7 +701,12 @@ def scenario_b(s: Settings) -> dict[str, Any]:
             collector = Collector(config, wd, s.workers)
             try:
                 startup = collector.wait_listening(port)
-                phases = http_phases(s, "b", collector, f"http://127.0.0.1:{port}/v1/logs", key)
+                url = (
+                    f"grpc://127.0.0.1:{grpc_port}"
+                    if s.grpc
+                    else f"http://127.0.0.1:{port}/v1/logs"
+                )
+                phases = http_phases(s, "b", collector, url, key)
                 rss_peak = collector.status_kib("VmHWM")
             finally:
                 code, stop_s = collector.stop()
@@ -706,7 +715,8 @@ def scenario_b(s: Settings) -> dict[str, Any]:
             queued = collector.log_has("downstream failing")
             return {
                 "scenario": "b",
-                "pipeline": f"otlp -> {' -> '.join(edge_processors)} -> kafka (zstd, acks all)",
+                "pipeline": f"otlp{'/grpc' if s.grpc else ''} -> {' -> '.join(edge_processors)}"
+                " -> kafka (zstd, acks all)",
                 "workers": s.workers,
                 "topic": topic,
                 "partitions": s.partitions,
@@ -1241,6 +1251,11 @@ def main(argv: list[str] | None = None) -> int:
         help="b without redaction: otlp -> cowork -> kafka, the speed target's pipeline",
     )
     p.add_argument(
+        "--grpc",
+        action="store_true",
+        help="b over OTLP/gRPC (the receiver's protocols.grpc) instead of OTLP/HTTP",
+    )
+    p.add_argument(
         "--rate",
         type=float,
         action="append",
@@ -1273,6 +1288,7 @@ def main(argv: list[str] | None = None) -> int:
         rates=a.rate or [],
         workers=a.workers,
         no_redaction=a.no_redaction,
+        grpc=a.grpc,
     )
     env = environment()
     results: list[dict[str, Any]] = []
