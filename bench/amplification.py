@@ -21,23 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import zstandard
+from embedded import start_default
 
-from collector.auth import keystore
-from collector.cli import load_config
-from collector.cli.components import builtin_registry
 from collector.component import ComponentID
-from collector.service import Service
 
 TIME = (1_700_000_000_000_000_000).to_bytes(8, "little")
 
@@ -87,21 +83,7 @@ def peak_mib() -> float:
 
 
 async def main(shape: str, values: int, encoding: str) -> None:
-    data = Path(tempfile.mkdtemp()) / "data"
-    os.environ["SESSION_COLLECTOR_DATA_DIR"] = str(data)
-    _, key = keystore.create(data / "keys.json", org="acme", name="b", roles=["mcp_watch_scan"])
-    config = load_config(
-        [],
-        [
-            "receivers.otlp.endpoint=127.0.0.1:0",
-            "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
-            "extensions.sessions_api.endpoint=127.0.0.1:0",
-            "extensions.health_check.endpoint=127.0.0.1:0",
-            "service.telemetry.metrics.address=127.0.0.1:0",
-        ],
-    )
-    service = Service(config, builtin_registry())
-    await service.start()
+    service, (key,) = await start_default("mcp_watch_scan")
     try:
         url = f"http://{service.receivers[ComponentID('otlp')].address}/v1/logs"  # type: ignore[attr-defined]
         exporter = service.exporters[ComponentID("clickhouse")]

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,27 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import loadgen
+from embedded import start_default
 
-from collector.auth import keystore
-from collector.cli import load_config
-from collector.cli.components import builtin_registry
 from collector.component import ComponentID
-from collector.service import Service
 
 
 async def main(sessions: int, repeat: int) -> None:
-    data = Path(tempfile.mkdtemp()) / "data"
-    os.environ["SESSION_COLLECTOR_DATA_DIR"] = str(data)
-    keys = data / "keys.json"
-    _, ingest = keystore.create(keys, org="acme", name="b", roles=["mcp_watch_scan"])
-    _, reader = keystore.create(keys, org="acme", name="r", roles=["sessions_read"])
-    config = load_config([], [
-        "receivers.otlp.endpoint=127.0.0.1:0", "receivers.otlp.protocols.grpc.endpoint=127.0.0.1:0",
-        "extensions.sessions_api.endpoint=127.0.0.1:0",
-        "extensions.health_check.endpoint=127.0.0.1:0",
-        "service.telemetry.metrics.address=127.0.0.1:0"])  # fmt: skip
-    service = Service(config, builtin_registry())
-    await service.start()
+    service, (ingest, reader) = await start_default("mcp_watch_scan", "sessions_read")
     try:
         otlp = f"http://{service.receivers[ComponentID('otlp')].address}/v1/logs"  # type: ignore[attr-defined]
         api = f"http://{service.extensions[ComponentID('sessions_api')].address}"  # type: ignore[attr-defined]

@@ -287,31 +287,19 @@ class _Pattern:
 
         return self.regex.sub(mask_non_empty, text), count
 
-    def apply_in_view(self, text: str, view: str) -> tuple[str, int]:
-        """``text`` with the secrets this pattern finds in ``view`` masked: ``view`` is
-        ``text`` with escape sequences blanked (:func:`boundary_view`), the same length, so
-        a match's span in it is the secret's span in ``text``."""
+    def apply_in_view(
+        self, text: str, view: str, offsets: list[int] | None = None
+    ) -> tuple[str, int]:
+        """``text`` with the secrets this pattern finds in ``view`` masked where they stand
+        in ``text``: ``view`` is ``text`` with escape sequences blanked
+        (:func:`boundary_view`, the same positions), or decoded (:func:`decoded_view`), where
+        ``offsets`` says where each of its characters starts in ``text``."""
         parts: list[str] = []
         done = count = 0
         for match in self.regex.finditer(view):
             start, end = match.span(self._group or 0)
-            if start == end or start < done:
-                continue
-            parts.append(text[done:start])
-            parts.append(self._token)
-            done = end
-            count += 1
-        parts.append(text[done:])
-        return "".join(parts), count
-
-    def apply_decoded(self, text: str, view: str, offsets: list[int]) -> tuple[str, int]:
-        """``text`` with the secrets this pattern finds in ``view``, its decoded form
-        (:func:`decoded_view`), masked where they stand in ``text``."""
-        parts: list[str] = []
-        done = count = 0
-        for match in self.regex.finditer(view):
-            start, end = match.span(self._group or 0)
-            start, end = offsets[start], offsets[end]
+            if offsets is not None:
+                start, end = offsets[start], offsets[end]
             if start == end or start < done:
                 continue
             parts.append(text[done:start])
@@ -590,7 +578,7 @@ class RedactionProcessor:
                 if triggers and not any(trigger in view for trigger in triggers):
                     continue
                 if search(view) is not None:
-                    text, found = pattern.apply_decoded(text, view, offsets)
+                    text, found = pattern.apply_in_view(text, view, offsets)
                     if found:
                         count += found
                         view, offsets = decoded_view(text)
