@@ -246,12 +246,17 @@ class OtlpReceiver:
             consumer=self.next_consumer,
         )
         size = int(self.config.max_request_body_size)
+        header_timeout = self.config.header_timeout.total_seconds()
         server = grpc.aio.server(
             handlers=[service.handler()],
             maximum_concurrent_rpcs=self.config.max_concurrent_requests,
             options=[
                 ("grpc.max_receive_message_length", size),
                 ("grpc.so_reuseport", 1 if reuse_port() else 0),
+                # the HTTP bounds' counterparts: a connection must finish its HTTP/2 (and
+                # TLS) handshake within header_timeout, and an idle one is closed
+                ("grpc.server_handshake_timeout_ms", int(header_timeout * 1000)),
+                ("grpc.max_connection_idle_ms", 300_000),
             ],
         )
         host, port = parse_endpoint(endpoint)

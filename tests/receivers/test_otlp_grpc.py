@@ -273,3 +273,38 @@ def test_a_wrong_protocols_section_names_the_problem(
         validate(conf, testing_registry())
     assert "receivers.otlp" in str(info.value)
     assert problem in str(info.value)
+
+
+async def test_a_connection_that_never_finishes_its_handshake_is_closed(
+    start_collector: StartCollector,
+    keys_file: Path,
+    org_key: str,
+    request_bytes: ExportLogsServiceRequest,
+) -> None:
+    """header_timeout holds for gRPC too: twenty connections that send half of the HTTP/2
+    preface are closed once it passes, while a valid client is served."""
+    import asyncio
+
+    running = await start_collector(grpc_config(keys_file, header_timeout="500ms"))
+    host, port = grpc_address(running).rsplit(":", 1)
+    slow = [await asyncio.open_connection(host, int(port)) for _ in range(20)]
+    for _, writer in slow:
+        writer.write(b"PRI * HTTP/2.0\r\n")  # half of the client preface
+        await writer.drain()
+    async with grpc.aio.insecure_channel(grpc_address(running)) as channel:
+        await LogsServiceStub(channel).Export(request_bytes, metadata=bearer(org_key))
+
+    async def closed(reader: asyncio.StreamReader) -> bool:
+        try:
+            while await asyncio.wait_for(reader.read(1024), timeout=10):
+                pass  # the server's own preface (SETTINGS) may come first
+            return True
+        except TimeoutError:
+            return False
+        except ConnectionResetError:
+            return True
+
+    assert all(await asyncio.gather(*(closed(r) for r, _ in slow)))
+    assert len(running.exporter().records) == 6
+    for _, writer in slow:
+        writer.close()
