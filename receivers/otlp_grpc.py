@@ -13,7 +13,6 @@ and the message size limit are grpcio's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -157,6 +156,3 @@ async def _abort_retry(
 
 def _identity(value: Any) -> Any:
     return value
-
-
-Serve = Callable[[], None]
