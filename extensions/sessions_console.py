@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from aiohttp import web
@@ -74,11 +75,15 @@ class ConsoleSessions:
             self._by_token.pop(token, None)
 
 
+@cache
+def _file(name: str) -> bytes:
+    """A shipped file's bytes, read once (they do not change while the process runs)."""
+    return (STATIC / name).read_bytes()
+
+
 def page() -> web.Response:
     """The console's HTML shell."""
-    resp = web.Response(
-        body=(STATIC / "index.html").read_bytes(), content_type="text/html", charset="utf-8"
-    )
+    resp = web.Response(body=_file("index.html"), content_type="text/html", charset="utf-8")
     resp.headers.update(SECURITY_HEADERS)
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -88,9 +93,7 @@ def asset(name: str) -> web.Response:
     content_type = ASSETS.get(name)
     if content_type is None:
         raise web.HTTPNotFound()
-    resp = web.Response(
-        body=(STATIC / name).read_bytes(), content_type=content_type, charset="utf-8"
-    )
+    resp = web.Response(body=_file(name), content_type=content_type, charset="utf-8")
     resp.headers.update(SECURITY_HEADERS)
     resp.headers["Cache-Control"] = "no-cache"
     return resp

@@ -13,6 +13,7 @@ and the message size limit are grpcio's.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -34,6 +35,7 @@ from collector.consumererror import (
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, RequestLimits
 from collector.telemetry import metrics
+from receivers.otlp_http import OFFLOAD_BYTES
 
 log = structlog.get_logger(__name__)
 SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
@@ -73,7 +75,10 @@ class GrpcLogs:
     async def export(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         tenant = await self._tenant(context)
         try:
-            records = otlp_proto.decode_request(data, self.limits)
+            if len(data) > OFFLOAD_BYTES:  # keep the event loop serving while it decodes
+                records = await asyncio.to_thread(otlp_proto.decode_request, data, self.limits)
+            else:
+                records = otlp_proto.decode_request(data, self.limits)
         except DecodeError as exc:  # TooMuchInRequest names its setting
             setting = getattr(exc, "setting", "")
             message = f"{exc.message} ({setting})" if setting else exc.message

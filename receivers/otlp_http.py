@@ -56,7 +56,9 @@ _ENCODINGS = frozenset(
     {"", "identity", "gzip", "x-gzip", "deflate", "zlib", "zstd", "snappy", "x-snappy-framed",
      "lz4"}
 )  # fmt: skip
-_OFFLOAD_BYTES = 256 * 1024  # decompress bodies larger than this in a worker thread
+OFFLOAD_BYTES = 256 * 1024  # decompress and decode bodies larger than this in a worker thread
+#: encodings that decompress into a buffer as large as the limit: always in a worker thread
+_BUFFERED = frozenset({"x-snappy-framed", "lz4"})
 _GRPC_CODE = {
     400: code_pb2.INVALID_ARGUMENT,
     401: code_pb2.UNAUTHENTICATED,
@@ -189,13 +191,13 @@ class LogsHandler:
         try:
             if encoding in ("", "identity"):
                 body = raw
-            elif len(raw) > _OFFLOAD_BYTES:
+            elif len(raw) > OFFLOAD_BYTES or encoding in _BUFFERED:
                 body = await asyncio.to_thread(decompress, raw, encoding, limit)
             else:
                 body = decompress(raw, encoding, limit)
             decode = _DECODERS[media]
             limits = self.settings.limits
-            if len(body) > _OFFLOAD_BYTES:  # keep the event loop serving while it decodes
+            if len(body) > OFFLOAD_BYTES:  # keep the event loop serving while it decodes
                 records = await asyncio.to_thread(decode, body, limits)
             else:
                 records = decode(body, limits)

@@ -308,3 +308,21 @@ async def test_a_connection_that_never_finishes_its_handshake_is_closed(
     assert len(running.exporter().records) == 6
     for _, writer in slow:
         writer.close()
+
+
+async def test_a_request_larger_than_the_offload_threshold_is_taken_whole(
+    running: RunningCollector,
+    stub: LogsServiceStub,
+    org_key: str,
+    request_bytes: ExportLogsServiceRequest,
+) -> None:
+    """A request over 256 KiB (decoded in a worker thread, as over HTTP) reaches the
+    pipeline with every record and value intact."""
+    big = "x" * 400_000
+    record = request_bytes.resource_logs[0].scope_logs[0].log_records[0]
+    record.attributes.add(key="big").value.string_value = big
+    assert request_bytes.ByteSize() > 256 * 1024
+    await stub.Export(request_bytes, metadata=bearer(org_key))
+    (batch,) = running.exporter().batches
+    assert len(batch.records) == 6
+    assert batch.records[0].attributes["big"] == big
