@@ -1,0 +1,413 @@
+"""Metrics and traces: the batches of the other two OTLP signals, and their encodings.
+
+Logs have a record shape of their own (:mod:`collector.pdata.records`), built for the hot path
+that turns them into sessions. Metrics and spans are carried as the protobuf messages they came
+in (upb, in C) and never converted field by field: a :class:`MetricsBatch` holds one
+:class:`DataPoint` per data point and a :class:`TracesBatch` one :class:`Span` per span, each
+pointing at its resource, scope (and metric) shared with its neighbours, so the batch
+processor can cut and join them as it does log records and an encoder can rebuild the
+request's grouping. ``len()`` of a batch is its data points or spans, the unit the OpenTelemetry
+Collector counts them in.
+
+Both decoders (protobuf and OTLP/JSON) check a request against :class:`RequestLimits` before
+any item is built: data points or spans, scopes and resources against ``records``, and the
+attributes of each against ``attributes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeAlias
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError as _ProtoDecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PbScope
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric as PbMetric
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
+
+from collector.consumererror import DecodeError, TooMuchInRequest
+from collector.pdata import otlp_proto
+from collector.pdata.records import MAX_MESSAGE_DEPTH, LogBatch, RequestLimits
+
+
+class Signal(enum.StrEnum):
+    """The three OTLP signals, named as pipeline types are."""
+
+    LOGS = "logs"
+    METRICS = "metrics"
+    TRACES = "traces"
+
+
+@dataclass(slots=True, eq=False)
+class Origin:
+    """A resource or an instrumentation scope with its schema URL, shared by the items under it."""
+
+    pb: Any  # Resource or InstrumentationScope
+    schema_url: str = ""
+
+
+class DataPoint:
+    """One data point of one metric; ``metric`` is the metric without its data points."""
+
+    __slots__ = ("metric", "pb", "resource", "scope")
+
+    def __init__(self, resource: Origin, scope: Origin, metric: Any, pb: Any) -> None:
+        self.resource = resource
+        self.scope = scope
+        self.metric = metric
+        self.pb = pb
+
+    @property
+    def kind(self) -> str:
+        """``gauge``, ``sum``, ``histogram``, ``exponential_histogram`` or ``summary``."""
+        return self.metric.WhichOneof("data") or ""
+
+    def __repr__(self) -> str:
+        return f"DataPoint({self.metric.name!r}, {self.kind})"
+
+
+class Span:
+    """One span with its resource and scope."""
+
+    __slots__ = ("pb", "resource", "scope")
+
+    def __init__(self, resource: Origin, scope: Origin, pb: Any) -> None:
+        self.resource = resource
+        self.scope = scope
+        self.pb = pb
+
+    def __repr__(self) -> str:
+        return f"Span({self.pb.name!r})"
+
+
+@dataclass(slots=True, eq=False)
+class MetricsBatch:
+    """Data points of one tenant."""
+
+    signal: ClassVar[Signal] = Signal.METRICS
+    tenant: str
+    records: list[DataPoint]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def copy(self) -> MetricsBatch:
+        return MetricsBatch(self.tenant, list(self.records))
+
+    def to_proto(self) -> bytes:
+        return metrics_request(self.records).SerializeToString()
+
+    def to_json(self) -> bytes:
+        return _to_json(metrics_request(self.records))
+
+
+@dataclass(slots=True, eq=False)
+class TracesBatch:
+    """Spans of one tenant."""
+
+    signal: ClassVar[Signal] = Signal.TRACES
+    tenant: str
+    records: list[Span]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def copy(self) -> TracesBatch:
+        return TracesBatch(self.tenant, list(self.records))
+
+    def to_proto(self) -> bytes:
+        return traces_request(self.records).SerializeToString()
+
+    def to_json(self) -> bytes:
+        return _to_json(traces_request(self.records))
+
+
+#: what flows through a pipeline of any signal
+Batch: TypeAlias = LogBatch | MetricsBatch | TracesBatch
+
+
+def signal_of(batch: Batch) -> Signal:
+    return batch.signal if not isinstance(batch, LogBatch) else Signal.LOGS
+
+
+def same_kind(batch: Batch, tenant: str, records: list[Any]) -> Batch:
+    """A batch of ``batch``'s signal holding ``records`` (the batch processor's cut)."""
+    return type(batch)(tenant, records)
+
+
+# -- decoding --------------------------------------------------------------------------------
+
+
+def decode_metrics(data: bytes, limits: RequestLimits | None = None) -> list[DataPoint]:
+    """Decode an ``ExportMetricsServiceRequest``; :class:`DecodeError` if invalid."""
+    return metrics_items(_parse(ExportMetricsServiceRequest, data), limits)
+
+
+def decode_traces(data: bytes, limits: RequestLimits | None = None) -> list[Span]:
+    """Decode an ``ExportTraceServiceRequest``; :class:`DecodeError` if invalid."""
+    return trace_items(_parse(ExportTraceServiceRequest, data), limits)
+
+
+def decode_metrics_json(data: bytes, limits: RequestLimits | None = None) -> list[DataPoint]:
+    """Decode an ``ExportMetricsServiceRequest`` in OTLP/JSON."""
+    return metrics_items(_parse_json(ExportMetricsServiceRequest, data), limits)
+
+
+def decode_traces_json(data: bytes, limits: RequestLimits | None = None) -> list[Span]:
+    """Decode an ``ExportTraceServiceRequest`` in OTLP/JSON."""
+    return trace_items(_parse_json(ExportTraceServiceRequest, data), limits)
+
+
+def _parse(cls: Any, data: bytes) -> Any:
+    try:
+        return cls.FromString(data)
+    except _ProtoDecodeError as exc:
+        raise DecodeError(f"invalid protobuf {cls.__name__}: {exc}") from None
+    except RecursionError:
+        raise DecodeError("invalid protobuf: nested too deeply") from None
+
+
+#: OTLP/JSON writes these ``bytes`` fields in hex, where protobuf's JSON mapping has base64
+_HEX_IDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id",
+                      "parent_span_id"})  # fmt: skip
+
+
+def _parse_json(cls: Any, data: bytes) -> Any:
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"invalid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError(f"invalid OTLP/JSON {cls.__name__}: not an object")
+    try:
+        _hex_to_base64(doc, 0)
+        return json_format.ParseDict(
+            doc, cls(), ignore_unknown_fields=True, max_recursion_depth=MAX_MESSAGE_DEPTH
+        )
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        raise DecodeError(f"invalid OTLP/JSON {cls.__name__}: {_short(str(exc))}") from None
+    except RecursionError:
+        raise DecodeError("invalid OTLP/JSON: nested too deeply") from None
+
+
+def _hex_to_base64(node: Any, depth: int) -> None:
+    if depth > MAX_MESSAGE_DEPTH:
+        raise DecodeError("invalid OTLP/JSON: nested too deeply")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _HEX_IDS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise DecodeError(f"invalid OTLP/JSON: {key} is not hex") from None
+            elif isinstance(value, (dict, list)):
+                _hex_to_base64(value, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            if isinstance(value, (dict, list)):
+                _hex_to_base64(value, depth + 1)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _check(limits: RequestLimits | None, entries: int, attributes: int) -> None:
+    if limits is None:
+        return
+    if entries > limits.records:
+        raise TooMuchInRequest(
+            f"the request holds more than {limits.records} items, scopes and resources",
+            "max_records_per_request",
+        )
+    if attributes > limits.attributes:
+        raise TooMuchInRequest(
+            f"the request holds more than {limits.attributes} attributes",
+            "max_attributes_per_request",
+        )
+
+
+_POINTS = {
+    "gauge": lambda m: m.gauge.data_points,
+    "sum": lambda m: m.sum.data_points,
+    "histogram": lambda m: m.histogram.data_points,
+    "exponential_histogram": lambda m: m.exponential_histogram.data_points,
+    "summary": lambda m: m.summary.data_points,
+}
+
+
+def metrics_items(request: Any, limits: RequestLimits | None = None) -> list[DataPoint]:
+    """The data points of a parsed ``ExportMetricsServiceRequest``, checked against limits."""
+    if limits is not None:
+        entries = attributes = 0
+        for rm in request.resource_metrics:
+            entries += 1 + len(rm.scope_metrics)
+            attributes += len(rm.resource.attributes)
+            for sm in rm.scope_metrics:
+                attributes += len(sm.scope.attributes)
+                for m in sm.metrics:
+                    kind = m.WhichOneof("data")
+                    points = _POINTS[kind](m) if kind else ()
+                    entries += len(points) + 1
+                    attributes += sum(len(p.attributes) for p in points)
+        _check(limits, entries, attributes)
+    out: list[DataPoint] = []
+    for rm in request.resource_metrics:
+        resource = Origin(rm.resource, rm.schema_url)
+        for sm in rm.scope_metrics:
+            scope = Origin(sm.scope, sm.schema_url)
+            for m in sm.metrics:
+                kind = m.WhichOneof("data")
+                if kind is None:
+                    continue  # a metric without data: nothing to carry
+                points = _POINTS[kind](m)
+                metric = PbMetric()
+                metric.CopyFrom(m)
+                del _POINTS[kind](metric)[:]
+                out.extend(DataPoint(resource, scope, metric, p) for p in points)
+    return out
+
+
+def trace_items(request: Any, limits: RequestLimits | None = None) -> list[Span]:
+    """The spans of a parsed ``ExportTraceServiceRequest``, checked against limits."""
+    if limits is not None:
+        entries = attributes = 0
+        for rs in request.resource_spans:
+            entries += 1 + len(rs.scope_spans)
+            attributes += len(rs.resource.attributes)
+            for ss in rs.scope_spans:
+                entries += len(ss.spans)
+                attributes += len(ss.scope.attributes)
+                for s in ss.spans:
+                    attributes += len(s.attributes) + sum(len(e.attributes) for e in s.events)
+                    attributes += sum(len(k.attributes) for k in s.links)
+                    entries += len(s.events) + len(s.links)
+        _check(limits, entries, attributes)
+    out: list[Span] = []
+    for rs in request.resource_spans:
+        resource = Origin(rs.resource, rs.schema_url)
+        for ss in rs.scope_spans:
+            scope = Origin(ss.scope, ss.schema_url)
+            out.extend(Span(resource, scope, s) for s in ss.spans)
+    return out
+
+
+# -- encoding --------------------------------------------------------------------------------
+
+
+def _grouped(items: Iterable[Any], key: Callable[[Any], Any]) -> dict[int, Any]:
+    """Items by resource, then scope, then ``key`` (identity), in first-seen order."""
+    out: dict[int, Any] = {}
+    for item in items:
+        by_scope = out.setdefault(id(item.resource), (item.resource, {}))[1]
+        by_key = by_scope.setdefault(id(item.scope), (item.scope, {}))[1]
+        k = key(item)
+        by_key.setdefault(id(k), (k, []))[1].append(item)
+    return out
+
+
+def metrics_request(points: Iterable[DataPoint]) -> Any:
+    """The ``ExportMetricsServiceRequest`` of data points, grouped as they came."""
+    request = ExportMetricsServiceRequest()
+    for resource, scopes in _grouped(points, lambda p: p.metric).values():
+        rm = request.resource_metrics.add(schema_url=resource.schema_url)
+        rm.resource.CopyFrom(resource.pb)
+        for scope, metrics in scopes.values():
+            sm = rm.scope_metrics.add(schema_url=scope.schema_url)
+            sm.scope.CopyFrom(scope.pb)
+            for metric, items in metrics.values():
+                m = sm.metrics.add()
+                m.CopyFrom(metric)
+                _POINTS[metric.WhichOneof("data")](m).extend(p.pb for p in items)
+    return request
+
+
+def traces_request(spans: Iterable[Span]) -> Any:
+    """The ``ExportTraceServiceRequest`` of spans, grouped as they came."""
+    request = ExportTraceServiceRequest()
+    for resource, scopes in _grouped(spans, lambda s: s.scope).values():
+        rs = request.resource_spans.add(schema_url=resource.schema_url)
+        rs.resource.CopyFrom(resource.pb)
+        for scope, groups in scopes.values():
+            ss = rs.scope_spans.add(schema_url=scope.schema_url)
+            ss.scope.CopyFrom(scope.pb)
+            for _, items in groups.values():
+                ss.spans.extend(s.pb for s in items)
+    return request
+
+
+def _to_json(message: Any) -> bytes:
+    """OTLP/JSON: lowerCamelCase keys, enums as integers, trace and span ids in hex."""
+    doc = json_format.MessageToDict(message, use_integers_for_enums=True)
+    _base64_to_hex(doc)
+    return orjson.dumps(doc)
+
+
+def _base64_to_hex(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _HEX_IDS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64decode(value).hex()
+                except binascii.Error:
+                    pass
+            else:
+                _base64_to_hex(value)
+    elif isinstance(node, list):
+        for value in node:
+            _base64_to_hex(value)
+
+
+#: the decoders of a request body, by signal and encoding (``proto`` or ``json``)
+DECODERS: dict[tuple[Signal, str], Callable[[bytes, RequestLimits | None], list[Any]]] = {
+    (Signal.METRICS, "proto"): decode_metrics,
+    (Signal.METRICS, "json"): decode_metrics_json,
+    (Signal.TRACES, "proto"): decode_traces,
+    (Signal.TRACES, "json"): decode_traces_json,
+}
+
+BATCH_TYPES: dict[Signal, type[MetricsBatch] | type[TracesBatch]] = {
+    Signal.METRICS: MetricsBatch,
+    Signal.TRACES: TracesBatch,
+}
+
+__all__ = [
+    "BATCH_TYPES",
+    "DECODERS",
+    "Batch",
+    "DataPoint",
+    "MetricsBatch",
+    "Origin",
+    "PbResource",
+    "PbScope",
+    "PbSpan",
+    "Signal",
+    "Span",
+    "TracesBatch",
+    "signal_of",
+]
+
+
+def encode_batch(batch: Batch) -> bytes:
+    """A batch of any signal as its OTLP protobuf export request (for queues on disk)."""
+    if isinstance(batch, LogBatch):
+        return otlp_proto.encode_request(batch)
+    return batch.to_proto()
+
+
+def decode_batch(signal: Signal | str, tenant: str, payload: bytes) -> Batch:
+    """What :func:`encode_batch` wrote, back as a batch of ``signal``."""
+    signal = Signal(signal)
+    if signal is Signal.LOGS:
+        return LogBatch(tenant, otlp_proto.decode_request(payload))
+    return BATCH_TYPES[signal](tenant, DECODERS[(signal, "proto")](payload, None))  # type: ignore[arg-type]
