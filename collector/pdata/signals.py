@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -357,10 +358,8 @@ def _base64_to_hex(node: Any) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key in _HEX_IDS and isinstance(value, str):
-                try:
+                with contextlib.suppress(binascii.Error):
                     node[key] = base64.b64decode(value).hex()
-                except binascii.Error:
-                    pass
             else:
                 _base64_to_hex(value)
     elif isinstance(node, list):
@@ -410,4 +409,4 @@ def decode_batch(signal: Signal | str, tenant: str, payload: bytes) -> Batch:
     signal = Signal(signal)
     if signal is Signal.LOGS:
         return LogBatch(tenant, otlp_proto.decode_request(payload))
-    return BATCH_TYPES[signal](tenant, DECODERS[(signal, "proto")](payload, None))  # type: ignore[arg-type]
+    return BATCH_TYPES[signal](tenant, DECODERS[(signal, "proto")](payload, None))
