@@ -20,6 +20,7 @@ from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, mo
 
 from collector.auth import Authenticator
 from collector.component import (
+    ALL_SIGNALS,
     ComponentConfig,
     ComponentID,
     ComponentIDField,
@@ -27,14 +28,17 @@ from collector.component import (
     Factory,
     Host,
     Kind,
+    consumer_signals,
 )
 from collector.component.process import reuse_port
 from collector.confighttp.server import ConnectionLimits, serve
 from collector.confmap.netaddr import Endpoint, format_endpoint, parse_endpoint
 from collector.confmap.units import Duration
 from collector.pdata.records import RequestLimits
-from receivers.otlp_grpc import GrpcLogs
-from receivers.otlp_http import HandlerSettings, LogsHandler, status_middleware
+from collector.pdata.signals import Signal
+from receivers.otlp_grpc import GrpcExport
+from receivers.otlp_http import HandlerSettings, OtlpHandler, status_middleware
+from receivers.otlp_signals import CODECS
 
 TYPE = "otlp"
 log = structlog.get_logger(__name__)
@@ -90,6 +94,14 @@ class OtlpReceiverConfig(ComponentConfig):
     logs_paths: list[str] = Field(
         default=["/v1/logs", "/api/v1/hooks/cowork/otlp/v1/logs"], min_length=1
     )
+    #: where OTLP/HTTP metrics are taken, when the receiver is in a metrics pipeline
+    metrics_paths: list[str] = Field(
+        default=["/v1/metrics", "/api/v1/hooks/cowork/otlp/v1/metrics"], min_length=1
+    )
+    #: where OTLP/HTTP traces are taken, when the receiver is in a traces pipeline
+    traces_paths: list[str] = Field(
+        default=["/v1/traces", "/api/v1/hooks/cowork/otlp/v1/traces"], min_length=1
+    )
     max_request_body_size: ByteSize = Field(ByteSize(20 * 1024 * 1024), gt=0)
     max_concurrent_requests: int = Field(1024, gt=0)
     #: the most records one request may carry (resource and scope entries count too); more
@@ -108,7 +120,7 @@ class OtlpReceiverConfig(ComponentConfig):
     shutdown_timeout: Duration = timedelta(seconds=10)
     tls: TLSSettings | None = None
 
-    @field_validator("logs_paths")
+    @field_validator("logs_paths", "metrics_paths", "traces_paths")
     @classmethod
     def _paths(cls, value: list[str]) -> list[str]:
         for path in value:
@@ -132,6 +144,20 @@ class OtlpReceiverConfig(ComponentConfig):
             return self.endpoint
         return self.protocols.http.endpoint if self.protocols.http else None
 
+    @model_validator(mode="after")
+    def _paths_of_one_signal(self) -> OtlpReceiverConfig:
+        seen: dict[str, str] = {}
+        for key in ("logs_paths", "metrics_paths", "traces_paths"):
+            for path in getattr(self, key):
+                if path in seen:
+                    raise ValueError(f"path {path!r} is in both {seen[path]} and {key}")
+                seen[path] = key
+        return self
+
+    def paths(self, signal: Signal) -> list[str]:
+        paths: list[str] = getattr(self, f"{signal}_paths")
+        return paths
+
     def extension_refs(self) -> dict[str, ComponentID]:
         return {"auth": self.auth} if self.auth else {}
 
@@ -147,7 +173,9 @@ FACTORY = Factory(
     TYPE,
     OtlpReceiverConfig,
     create,
-    "OTLP logs over HTTP (protobuf and JSON) and gRPC, authenticated with API keys",
+    "OTLP logs, metrics and traces over HTTP (protobuf and JSON) and gRPC, authenticated "
+    "with API keys",
+    ALL_SIGNALS,
 )
 
 
@@ -159,7 +187,7 @@ class OtlpReceiver:
         self.config = config
         self.next_consumer = next_consumer
         self._runner: web.AppRunner | None = None
-        self._handler: LogsHandler | None = None
+        self._handler: OtlpHandler | None = None
         #: the address actually bound (differs from the config when its port is 0)
         self.address: str | None = None
         #: the OTLP/gRPC address bound, when ``protocols.grpc`` is served
@@ -205,10 +233,13 @@ class OtlpReceiver:
     async def _start_http(
         self, endpoint: str, settings: HandlerSettings, authenticator: Authenticator | None
     ) -> None:
-        handler = LogsHandler(settings, authenticator, self.next_consumer)
+        handler = OtlpHandler(settings, authenticator, self.next_consumer)
         app = web.Application(middlewares=[status_middleware(str(self.id))])
-        for path in self.config.logs_paths:
-            app.router.add_route("POST", path, handler.handle)
+        paths = []
+        for signal in sorted(consumer_signals(self.next_consumer)):
+            for path in self.config.paths(signal):
+                app.router.add_route("POST", path, handler.route(signal))
+                paths.append(path)
         runner, self.address = await serve(
             app,
             endpoint,
@@ -231,24 +262,28 @@ class OtlpReceiver:
             component=str(self.id),
             endpoint=self.address,
             tls=self.config.tls is not None,
-            paths=self.config.logs_paths,
+            paths=paths,
         )
 
     async def _start_grpc(
         self, endpoint: str, authenticator: Authenticator | None, limits: RequestLimits
     ) -> None:
-        service = GrpcLogs(
-            component=str(self.id),
-            authenticator=authenticator,
-            required_role=self.config.required_role,
-            default_tenant=self.config.tenant,
-            limits=limits,
-            consumer=self.next_consumer,
-        )
+        services = [
+            GrpcExport(
+                CODECS[signal],
+                component=str(self.id),
+                authenticator=authenticator,
+                required_role=self.config.required_role,
+                default_tenant=self.config.tenant,
+                limits=limits,
+                consumer=self.next_consumer,
+            )
+            for signal in sorted(consumer_signals(self.next_consumer))
+        ]
         size = int(self.config.max_request_body_size)
         header_timeout = self.config.header_timeout.total_seconds()
         server = grpc.aio.server(
-            handlers=[service.handler()],
+            handlers=[service.handler() for service in services],
             maximum_concurrent_rpcs=self.config.max_concurrent_requests,
             options=[
                 ("grpc.max_receive_message_length", size),

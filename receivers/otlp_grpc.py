@@ -1,5 +1,6 @@
-"""The OTLP/gRPC logs service of the ``otlp`` receiver (``LogsService/Export``), on grpcio's
-asyncio server.
+"""The OTLP/gRPC services of the ``otlp`` receiver (``LogsService/Export``,
+``MetricsService/Export``, ``TraceService/Export``: those of the signals the receiver has
+pipelines for), on grpcio's asyncio server.
 
 The request arrives as bytes and is decoded by the same decoder as OTLP/HTTP protobuf, with
 the same bounds; the same API keys come from the ``authorization`` metadata. Answers follow
@@ -20,7 +21,6 @@ import grpc
 import structlog
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
 from collector.auth import Authenticator, AuthError
 from collector.component import Consumer
@@ -32,21 +32,21 @@ from collector.consumererror import (
     PermanentError,
     RetryableError,
 )
-from collector.pdata import otlp_proto
-from collector.pdata.records import LogBatch, RequestLimits
+from collector.pdata.records import RequestLimits
 from collector.telemetry import metrics
 from receivers.otlp_http import OFFLOAD_BYTES
+from receivers.otlp_signals import SignalCodec
 
 log = structlog.get_logger(__name__)
-SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 _AUTH_CODES = {401: grpc.StatusCode.UNAUTHENTICATED, 403: grpc.StatusCode.PERMISSION_DENIED}
 
 
-class GrpcLogs:
-    """``LogsService/Export``: authenticate, decode, hand on, answer."""
+class GrpcExport:
+    """One signal's ``Export``: authenticate, decode, hand on, answer."""
 
     def __init__(
         self,
+        codec: SignalCodec,
         *,
         component: str,
         authenticator: Authenticator | None,
@@ -61,6 +61,8 @@ class GrpcLogs:
         self.default_tenant = default_tenant
         self.limits = limits
         self.consumer = consumer
+        self.codec = codec
+        self._decode = codec.decoders["proto"]
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The service's handler; requests stay bytes (our decoder reads them), answers are
@@ -70,32 +72,29 @@ class GrpcLogs:
             request_deserializer=_identity,
             response_serializer=_identity,
         )
-        return grpc.method_handlers_generic_handler(SERVICE, {"Export": method})
+        return grpc.method_handlers_generic_handler(self.codec.service, {"Export": method})
 
     async def export(self, data: bytes, context: grpc.aio.ServicerContext) -> bytes:
         tenant = await self._tenant(context)
         try:
             if len(data) > OFFLOAD_BYTES:  # keep the event loop serving while it decodes
-                records = await asyncio.to_thread(otlp_proto.decode_request, data, self.limits)
+                records = await asyncio.to_thread(self._decode, data, self.limits)
             else:
-                records = otlp_proto.decode_request(data, self.limits)
+                records = self._decode(data, self.limits)
         except DecodeError as exc:  # TooMuchInRequest names its setting
             setting = getattr(exc, "setting", "")
             message = f"{exc.message} ({setting})" if setting else exc.message
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
-        response = ExportLogsServiceResponse()
         if not records:
-            return response.SerializeToString()
+            return self.codec.response_bytes()
         accepted = metrics.receiver_accepted.labels(self.component, "grpc")
         refused = metrics.receiver_refused.labels(self.component, "grpc")
         try:
-            await self.consumer.consume(LogBatch(tenant, records))
+            await self.consumer.consume(self.codec.batch(tenant, records))
         except PartialRejection as exc:
             accepted.inc(len(records) - exc.rejected)
             refused.inc(exc.rejected)
-            response.partial_success.rejected_log_records = exc.rejected
-            response.partial_success.error_message = exc.message
-            return response.SerializeToString()
+            return self.codec.response_bytes(exc.rejected, exc.message)
         except PermanentError as exc:
             refused.inc(len(records))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
@@ -119,7 +118,7 @@ class GrpcLogs:
                 grpc.StatusCode.INTERNAL, "internal error while processing the request"
             )
         accepted.inc(len(records))
-        return response.SerializeToString()
+        return self.codec.response_bytes()
 
     async def _tenant(self, context: grpc.aio.ServicerContext) -> str:
         if self.authenticator is None:

@@ -1,6 +1,6 @@
-"""The OTLP/HTTP logs handler: authentication, content negotiation, bounded reading and
-decompression, decoding, and the OTLP answers (``ExportLogsServiceResponse`` on success,
-``google.rpc.Status`` on failure, both in the request's encoding).
+"""The OTLP/HTTP handler of all three signals: authentication, content negotiation, bounded
+reading and decompression, decoding, and the OTLP answers (``Export*ServiceResponse`` on
+success, ``google.rpc.Status`` on failure, both in the request's encoding).
 
 Order of checks, all before the body is read: shutting down (503), too many requests in
 flight (429), authentication (401/403), media type (415),
@@ -23,9 +23,6 @@ import zstandard
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceResponse,
-)
 
 from collector.auth import Authenticator, AuthError, authorization
 from collector.component import Consumer
@@ -38,18 +35,17 @@ from collector.consumererror import (
     RetryableError,
     TooMuchInRequest,
 )
-from collector.pdata import otlp_json, otlp_proto
-from collector.pdata.records import LogBatch, LogRecord, RequestLimits
+from collector.pdata.records import RequestLimits
+from collector.pdata.signals import Signal
 from collector.telemetry import metrics
+from receivers.otlp_signals import CODECS, SignalCodec
 
 log = structlog.get_logger(__name__)
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-_DECODERS: dict[str, Callable[[bytes, RequestLimits | None], list[LogRecord]]] = {
-    PROTOBUF: otlp_proto.decode_request,
-    JSON: otlp_json.decode_request,
-}
+#: the encoding of each media type
+_DECODERS: dict[str, str] = {PROTOBUF: "proto", JSON: "json"}
 #: what the OpenTelemetry Collector's HTTP servers accept: snappy is the block format,
 #: x-snappy-framed the framing format, lz4 the frame format
 _ENCODINGS = frozenset(
@@ -89,8 +85,8 @@ class HandlerSettings:
     limits: RequestLimits
 
 
-class LogsHandler:
-    """Serves ``POST`` on every configured logs path."""
+class OtlpHandler:
+    """Serves ``POST`` on every configured path of every signal served (:meth:`route`)."""
 
     def __init__(
         self,
@@ -111,7 +107,18 @@ class LogsHandler:
         self.draining = True
         await self._idle.wait()
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    def route(self, signal: Signal) -> Handler:
+        """The request handler of one signal's paths."""
+        codec = CODECS[signal]
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.handle(request, codec)
+
+        return handle
+
+    async def handle(
+        self, request: web.Request, codec: SignalCodec = CODECS[Signal.LOGS]
+    ) -> web.StreamResponse:
         if self.draining:
             reply = _media_type(request.headers.get("Content-Type", ""))
             return _status(
@@ -133,13 +140,13 @@ class LogsHandler:
         self._in_flight += 1
         self._idle.clear()
         try:
-            return await self._handle(request)
+            return await self._handle(request, codec)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def _handle(self, request: web.Request, codec: SignalCodec) -> web.StreamResponse:
         media = _media_type(request.headers.get("Content-Type", ""))
         reply = media if media in _DECODERS else JSON
 
@@ -195,7 +202,7 @@ class LogsHandler:
                 body = await asyncio.to_thread(decompress, raw, encoding, limit)
             else:
                 body = decompress(raw, encoding, limit)
-            decode = _DECODERS[media]
+            decode = codec.decoders[_DECODERS[media]]
             limits = self.settings.limits
             if len(body) > OFFLOAD_BYTES:  # keep the event loop serving while it decodes
                 records = await asyncio.to_thread(decode, body, limits)
@@ -212,11 +219,11 @@ class LogsHandler:
             accepted = metrics.receiver_accepted.labels(self.settings.component, "http")
             refused = metrics.receiver_refused.labels(self.settings.component, "http")
             try:
-                await self.consumer.consume(LogBatch(tenant, records))
+                await self.consumer.consume(codec.batch(tenant, records))
             except PartialRejection as exc:
                 accepted.inc(len(records) - exc.rejected)
                 refused.inc(exc.rejected)
-                return _success(reply, exc.rejected, exc.message)
+                return _success(reply, codec, exc.rejected, exc.message)
             except PermanentError as exc:
                 refused.inc(len(records))
                 return _status(400, exc.message, reply)
@@ -238,7 +245,7 @@ class LogsHandler:
                 log.exception("pipeline failed on a batch", component=self.settings.component)
                 return _status(500, "internal error while processing the request", reply)
             accepted.inc(len(records))
-        return _success(reply, 0, "")
+        return _success(reply, codec, 0, "")
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
@@ -350,16 +357,13 @@ def _too_large(limit: int, reply: str) -> web.Response:
     )
 
 
-def _success(reply: str, rejected: int, message: str) -> web.Response:
+def _success(reply: str, codec: SignalCodec, rejected: int, message: str) -> web.Response:
     if reply == PROTOBUF:
-        resp = ExportLogsServiceResponse()
-        if rejected or message:
-            resp.partial_success.rejected_log_records = rejected
-            resp.partial_success.error_message = message
-        return web.Response(status=200, body=resp.SerializeToString(), content_type=PROTOBUF)
+        body = codec.response_bytes(rejected, message)
+        return web.Response(status=200, body=body, content_type=PROTOBUF)
     doc: dict[str, object] = {}
     if rejected or message:
-        doc["partialSuccess"] = {"rejectedLogRecords": str(rejected), "errorMessage": message}
+        doc["partialSuccess"] = {codec.json_rejected: str(rejected), "errorMessage": message}
     return web.Response(status=200, body=orjson.dumps(doc), content_type=JSON)
 
 

@@ -7,6 +7,7 @@ never a component, the service or the command line.
 """
 
 from collector.component.component import (
+    ALL_SIGNALS,
     Component,
     ComponentConfig,
     ComponentID,
@@ -17,9 +18,11 @@ from collector.component.component import (
     Host,
     Kind,
     Processor,
+    consumer_signals,
 )
 
 __all__ = [
+    "ALL_SIGNALS",
     "Component",
     "ComponentConfig",
     "ComponentID",
@@ -30,4 +33,5 @@ __all__ = [
     "Host",
     "Kind",
     "Processor",
+    "consumer_signals",
 ]

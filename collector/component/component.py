@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, PlainSerializer, PlainValidator
 
-from collector.pdata.records import LogBatch
+from collector.pdata.signals import Batch, Signal
 
 _TYPE_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]*$")
 
@@ -94,12 +94,20 @@ class Component(Protocol):
 
 @runtime_checkable
 class Consumer(Protocol):
-    """Takes batches. ``consume`` returns once every downstream durably accepted the batch
-    and raises a :class:`collector.consumererror.ConsumerError` otherwise."""
+    """Takes batches (of the signals its factory declares). ``consume`` returns once every
+    downstream durably accepted the batch and raises a
+    :class:`collector.consumererror.ConsumerError` otherwise."""
 
     mutates_data: ClassVar[bool]
 
-    async def consume(self, batch: LogBatch) -> None: ...
+    async def consume(self, batch: Batch) -> None: ...
+
+
+def consumer_signals(consumer: object) -> frozenset[Signal]:
+    """The signals a receiver's next consumer takes: those of the pipelines the receiver is
+    in (the service hands it a router with ``signals``); a plain consumer takes logs."""
+    signals = getattr(consumer, "signals", None)
+    return signals if isinstance(signals, frozenset) else frozenset({Signal.LOGS})
 
 
 class Host(Protocol):
@@ -139,3 +147,9 @@ class Factory:
     config_model: builtins.type[ComponentConfig]
     create: Callable[..., Any]
     description: str
+    #: the signals (pipeline types) the component can be in; one instance serves them all
+    signals: frozenset[Signal] = frozenset({Signal.LOGS})
+
+
+#: every signal, for factories whose components handle any batch
+ALL_SIGNALS = frozenset(Signal)

@@ -14,6 +14,7 @@ from collector.component import ComponentConfig, ComponentID, ComponentIDField, 
 from collector.component.registry import Registry
 from collector.confmap import ConfigError, ConfMap
 from collector.confmap.netaddr import Endpoint
+from collector.pdata.signals import Signal
 
 _SECTIONS = {kind.value for kind in Kind} | {"service"}
 
@@ -38,6 +39,9 @@ class Telemetry(_Model):
     metrics: MetricsTelemetry = MetricsTelemetry()
 
 
+_SIGNALS = frozenset(s.value for s in Signal)
+
+
 class PipelineConfig(_Model):
     receivers: list[ComponentIDField] = Field(min_length=1)
     processors: list[ComponentIDField] = []
@@ -54,9 +58,10 @@ class ServiceConfig(_Model):
     def _pipeline_ids(cls, value: dict[str, PipelineConfig]) -> dict[str, PipelineConfig]:
         for key in value:
             pid = ComponentID.parse(key)
-            if pid.type != "logs":
+            if pid.type not in _SIGNALS:
                 raise ValueError(
-                    f"pipeline {key!r}: type {pid.type!r} is not supported (only 'logs')"
+                    f"pipeline {key!r}: type {pid.type!r} is not supported (one of "
+                    "'logs', 'metrics', 'traces')"
                 )
         return value
 
@@ -131,6 +136,7 @@ def validate(conf: ConfMap, registry: Registry) -> Config:
 
     if service is not None:
         _check_references(service, components, declared, problem)
+        _check_signals(service, components, registry, problem)
     if problems or service is None:
         raise ConfigError(problems)
     return Config(components, service, conf.data)
@@ -178,6 +184,34 @@ def _check_references(
                     problem(path, f'extension "{ext}" is not configured')
                 elif ext not in enabled:
                     problem(path, f'extension "{ext}" is not enabled in service.extensions')
+
+
+def _check_signals(
+    service: ServiceConfig,
+    components: dict[Kind, dict[ComponentID, ComponentConfig]],
+    registry: Registry,
+    problem: Any,
+) -> None:
+    """Every component of a pipeline handles the pipeline's signal."""
+    for name, pipeline in service.pipelines.items():
+        signal = Signal(ComponentID.parse(name).type)
+        for kind, ids in (
+            (Kind.RECEIVER, pipeline.receivers),
+            (Kind.PROCESSOR, pipeline.processors),
+            (Kind.EXPORTER, pipeline.exporters),
+        ):
+            for i, cid in enumerate(ids):
+                factory = registry.get(kind, cid.type)
+                if (
+                    cid in components[kind]
+                    and factory is not None
+                    and signal not in factory.signals
+                ):
+                    supported = ", ".join(sorted(factory.signals))
+                    problem(
+                        ("service", "pipelines", name, kind.value, str(i)),
+                        f'{kind.singular} "{cid}" does not support {signal} (only {supported})',
+                    )
 
 
 def _describe(err: Any) -> str:

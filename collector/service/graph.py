@@ -24,7 +24,7 @@ from collector.consumererror import (
     PermanentError,
     RetryableError,
 )
-from collector.pdata.records import LogBatch
+from collector.pdata.signals import Batch, Signal, signal_of
 from collector.service.config import Config
 
 log = structlog.get_logger(__name__)
@@ -45,7 +45,7 @@ class FanOut:
             raise ValueError("a fan-out needs at least one consumer")
         self.consumers = list(consumers)
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         if len(self.consumers) == 1:
             await self.consumers[0].consume(batch)
             return
@@ -56,6 +56,26 @@ class FanOut:
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise merge_errors(errors)
+
+
+class SignalRouter:
+    """What a receiver is handed: each batch goes to the pipelines of its signal.
+
+    ``signals`` are those the receiver is in a pipeline of; a receiver serves only those
+    (the otlp receiver answers 404 on the paths of the others, as the OpenTelemetry
+    Collector's does)."""
+
+    mutates_data: ClassVar[bool] = False
+
+    def __init__(self, routes: dict[Signal, Consumer]) -> None:
+        self.routes = routes
+        self.signals = frozenset(routes)
+
+    async def consume(self, batch: Batch) -> None:
+        consumer = self.routes.get(signal_of(batch))
+        if consumer is None:
+            raise PermanentError(f"no {signal_of(batch)} pipeline takes this receiver's data")
+        await consumer.consume(batch)
 
 
 def merge_errors(errors: list[BaseException]) -> BaseException:
@@ -120,12 +140,15 @@ class Graph:
             for rid in pipeline.receivers:
                 if rid in self.receivers:
                     continue
-                targets = [
-                    heads[n] for n, p in config.service.pipelines.items() if rid in p.receivers
-                ]
+                routes: dict[Signal, list[Consumer]] = {}
+                for n, p in config.service.pipelines.items():
+                    if rid in p.receivers:
+                        routes.setdefault(Signal(ComponentID.parse(n).type), []).append(heads[n])
                 factory = registry.get(Kind.RECEIVER, rid.type)
                 assert factory is not None
-                next_consumer = targets[0] if len(targets) == 1 else FanOut(targets)
+                next_consumer = SignalRouter(
+                    {s: t[0] if len(t) == 1 else FanOut(t) for s, t in routes.items()}
+                )
                 self.receivers[rid] = factory.create(
                     rid, config.component(Kind.RECEIVER, rid), next_consumer
                 )
