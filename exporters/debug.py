@@ -1,18 +1,20 @@
 """``debug`` exporter: logs a summary of each batch, as the OpenTelemetry Collector's does.
 
-``verbosity: basic`` logs counts, ``normal`` adds the event names, ``detailed`` logs every
-record's event name, time and attributes.
+``verbosity: basic`` logs counts, ``normal`` adds the event names (of logs) or metric and
+span names, ``detailed`` logs every record's event name, time and attributes, and every data
+point or span.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import structlog
 
-from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
+from collector.component import ALL_SIGNALS, ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.pdata.records import LogBatch, LogRecord
+from collector.pdata.signals import Batch, MetricsBatch, TracesBatch
 from collector.telemetry import metrics
 
 TYPE = "debug"
@@ -27,7 +29,9 @@ def create(component_id: ComponentID, config: DebugExporterConfig) -> DebugExpor
     return DebugExporter(component_id, config)
 
 
-FACTORY = Factory(Kind.EXPORTER, TYPE, DebugExporterConfig, create, "logs a summary of every batch")
+FACTORY = Factory(
+    Kind.EXPORTER, TYPE, DebugExporterConfig, create, "logs a summary of every batch", ALL_SIGNALS
+)
 
 
 def event_name(record: LogRecord) -> str:
@@ -49,8 +53,11 @@ class DebugExporter:
     async def start(self, host: Host) -> None:
         pass
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         metrics.exporter_sent.labels(str(self.id)).inc(len(batch.records))
+        if not isinstance(batch, LogBatch):
+            self._other(batch)
+            return
         fields: dict[str, object] = {
             "component": str(self.id),
             "tenant": batch.tenant,
@@ -68,6 +75,22 @@ class DebugExporter:
                     time_unix_nano=r.time_unix_nano,
                     attributes=r.attributes,
                 )
+
+    def _other(self, batch: MetricsBatch | TracesBatch) -> None:
+        """Metrics or traces: counted as the OpenTelemetry Collector's debug exporter does."""
+        is_metrics = isinstance(batch, MetricsBatch)
+        records: list[Any] = batch.records
+        unit = "data_points" if is_metrics else "spans"
+        fields: dict[str, object] = {"component": str(self.id), "tenant": batch.tenant,
+                                     unit: len(batch)}  # fmt: skip
+        names = Counter((r.metric.name if is_metrics else r.pb.name) or "(none)" for r in records)
+        if self.config.verbosity != "basic":
+            fields["metrics" if is_metrics else "names"] = dict(names)
+        log.info("metrics" if is_metrics else "traces", **fields)
+        if self.config.verbosity == "detailed":
+            for r in records:
+                log.info("data point" if is_metrics else "span", component=str(self.id),
+                         record=str(r.pb).strip().replace("\n", " "))  # fmt: skip
 
     async def shutdown(self) -> None:
         pass

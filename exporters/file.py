@@ -1,4 +1,6 @@
-"""``file`` exporter: appends one OTLP/JSON ``ExportLogsServiceRequest`` per line.
+"""``file`` exporter: appends one OTLP/JSON export request per line (``ExportLogsServiceRequest``,
+``ExportMetricsServiceRequest`` or ``ExportTraceServiceRequest``, as the batch's signal), as the
+OpenTelemetry Collector's file exporter does with its default ``json`` format.
 
 A batch is written as one line with one ``write`` (so lines never interleave) off the event
 loop, and flushed to the operating system before ``consume`` returns; with ``fsync: true``
@@ -15,10 +17,11 @@ from typing import ClassVar
 import structlog
 from pydantic import Field
 
-from collector.component import ComponentConfig, ComponentID, Factory, Host, Kind
+from collector.component import ALL_SIGNALS, ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.consumererror import RetryableError
 from collector.pdata import otlp_json
 from collector.pdata.records import LogBatch
+from collector.pdata.signals import Batch
 from collector.telemetry import metrics
 
 TYPE = "file"
@@ -40,6 +43,7 @@ FACTORY = Factory(
     FileExporterConfig,
     create,
     "appends each batch to a file as one OTLP/JSON line",
+    ALL_SIGNALS,
 )
 
 
@@ -61,10 +65,12 @@ class FileExporter:
         path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         if self._fd is None:
             raise RetryableError("exporter is not running", component=str(self.id))
-        line = otlp_json.encode_request(batch) + b"\n"
+        line = (
+            otlp_json.encode_request(batch) if isinstance(batch, LogBatch) else batch.to_json()
+        ) + b"\n"
         async with self._lock:
             try:
                 await asyncio.to_thread(self._write, self._fd, line)

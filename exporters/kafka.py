@@ -8,6 +8,12 @@ partition. The tenant travels in the ``tenant`` header. A batch larger than
 refused through ``partial_success``. With ``acks: all`` the producer is idempotent, and
 ``consume`` returns once Kafka has acknowledged every message, or once the batch is in the
 disk queue while Kafka is away (``sending_queue``).
+
+Metrics and traces go to their own topics, as the OpenTelemetry Collector's kafka exporter
+sends them: ``metrics.topic`` (default ``otlp_metrics``) and ``traces.topic`` (default
+``otlp_spans``), one ``ExportMetricsServiceRequest`` or ``ExportTraceServiceRequest`` per
+message in the signal's ``encoding``, without a key. ``logs.topic`` and ``logs.encoding`` may
+stand for ``topic`` and ``encoding``, as in the OpenTelemetry Collector's configuration.
 """
 
 from __future__ import annotations
@@ -20,15 +26,30 @@ from typing import Any, ClassVar, Literal
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from collector.component import ComponentID, Factory, Host, Kind
+from collector.component import ALL_SIGNALS, ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.kafka.client import TENANT_HEADER, KafkaClientSettings
 from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
+from collector.pdata.signals import Batch, Signal, batch_of, signal_of
+
+Encoding = Literal["otlp_proto", "otlp_json"]
+
+
+class SignalTopic(ComponentConfig):
+    """Where one signal goes: ``logs``, ``metrics`` or ``traces``."""
+
+    topic: str = Field(min_length=1)
+    encoding: Encoding = "otlp_proto"
+
+
+def _topic(default: str) -> Any:
+    return Field(default_factory=lambda: SignalTopic(topic=default))
+
 
 TYPE = "kafka"
 log = structlog.get_logger(__name__)
@@ -38,8 +59,12 @@ _MESSAGE_OVERHEAD = 512
 
 class KafkaExporterConfig(KafkaClientSettings):
     topic: str = Field("otlp_logs", min_length=1)
-    encoding: Literal["otlp_proto", "otlp_json"] = "otlp_proto"
-    #: attributes whose value keys a message (the first one a record has)
+    encoding: Encoding = "otlp_proto"
+    #: the OpenTelemetry Collector's spelling of ``topic`` and ``encoding``
+    logs: SignalTopic | None = None
+    metrics: SignalTopic = _topic("otlp_metrics")
+    traces: SignalTopic = _topic("otlp_spans")
+    #: attributes whose value keys a log message (the first one a record has)
     key_attributes: list[str] = ["session.id"]
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "none"
     acks: Literal["all", "1", "0"] = "all"
@@ -47,6 +72,20 @@ class KafkaExporterConfig(KafkaClientSettings):
     timeout: Duration = Field(timedelta(seconds=5), gt=timedelta(0))
     sending_queue: QueueSettings = Field(default_factory=QueueSettings)
     retry_on_failure: RetrySettings = Field(default_factory=RetrySettings)
+
+    @model_validator(mode="after")
+    def _logs_topic_once(self) -> KafkaExporterConfig:
+        if self.logs is not None and {"topic", "encoding"} & self.model_fields_set:
+            raise ValueError("the logs topic is set twice: use topic/encoding or logs")
+        return self
+
+    def destination(self, signal: Signal) -> SignalTopic:
+        """The topic and encoding of ``signal``."""
+        if signal is Signal.METRICS:
+            return self.metrics
+        if signal is Signal.TRACES:
+            return self.traces
+        return self.logs or SignalTopic(topic=self.topic, encoding=self.encoding)
 
 
 def create(component_id: ComponentID, config: KafkaExporterConfig) -> KafkaExporter:
@@ -58,7 +97,8 @@ FACTORY = Factory(
     TYPE,
     KafkaExporterConfig,
     create,
-    "publishes records to Kafka, keyed by session, with a disk queue for outages",
+    "publishes logs (keyed by session), metrics and traces to Kafka, with a disk queue for outages",
+    ALL_SIGNALS,
 )
 
 
@@ -73,10 +113,7 @@ class KafkaExporter:
         )
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
-        self._encode = (
-            otlp_proto.encode_request if config.encoding == "otlp_proto"
-            else otlp_json.encode_request
-        )  # fmt: skip
+        self._encoding = {signal: config.destination(signal).encoding for signal in Signal}
         self.sent_messages = 0
 
     async def start(self, host: Host) -> None:
@@ -100,7 +137,7 @@ class KafkaExporter:
         if producer is not None:
             await producer.stop()
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         if batch.records:
             await self.sender.export(batch)
 
@@ -135,7 +172,7 @@ class KafkaExporter:
             "connected to Kafka",
             component=str(self.id),
             brokers=self.config.brokers,
-            topic=self.config.topic,
+            topics=[self.config.destination(signal).topic for signal in Signal],
         )
         return True
 
@@ -148,16 +185,17 @@ class KafkaExporter:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def _send(self, batch: LogBatch) -> None:
+    async def _send(self, batch: Batch) -> None:
         producer = self._producer
         if producer is None:
             raise RetryableError("not connected to Kafka", component=str(self.id))
         messages, rejected = self.messages(batch)
         headers = [(TENANT_HEADER, batch.tenant.encode())]
+        topic = self.config.destination(signal_of(batch)).topic
         try:
             async with asyncio.timeout(self.config.timeout.total_seconds()):
                 futures = [
-                    await producer.send(self.config.topic, value=value, key=key, headers=headers)
+                    await producer.send(topic, value=value, key=key, headers=headers)
                     for key, value in messages
                 ]
                 results = await asyncio.gather(*futures, return_exceptions=True)
@@ -183,8 +221,13 @@ class KafkaExporter:
                 component=str(self.id),
             )
 
-    def messages(self, batch: LogBatch) -> tuple[list[tuple[bytes | None, bytes]], int]:
+    def messages(self, batch: Batch) -> tuple[list[tuple[bytes | None, bytes]], int]:
         """The (key, value) messages for a batch, and how many records fit in none."""
+        limit = self.config.max_message_bytes - _MESSAGE_OVERHEAD
+        signal = signal_of(batch)
+        out: list[tuple[bytes | None, bytes]] = []
+        if not isinstance(batch, LogBatch):
+            return out, self._split(signal, batch.tenant, None, batch.records, limit, out)
         groups: dict[str | None, list[LogRecord]] = {}
         key_of = self._key
         for record in batch.records:
@@ -194,32 +237,37 @@ class KafkaExporter:
                 groups[key] = [record]
             else:
                 group.append(record)
-        out: list[tuple[bytes | None, bytes]] = []
         rejected = 0
-        limit = self.config.max_message_bytes - _MESSAGE_OVERHEAD
         for key, records in groups.items():
             encoded = None if key is None else key.encode()
-            rejected += self._split(batch.tenant, encoded, records, limit, out)
+            rejected += self._split(signal, batch.tenant, encoded, records, limit, out)
         return out, rejected
 
     def _split(
         self,
+        signal: Signal,
         tenant: str,
         key: bytes | None,
-        records: list[LogRecord],
+        records: list[Any],
         limit: int,
         out: list[tuple[bytes | None, bytes]],
     ) -> int:
-        value = self._encode(LogBatch(tenant, records))
+        value = self._encode(batch_of(signal, tenant, records))
         if len(value) + (len(key) if key else 0) <= limit:
             out.append((key, value))
             return 0
         if len(records) == 1:
             return 1
         half = len(records) // 2
-        return self._split(tenant, key, records[:half], limit, out) + self._split(
-            tenant, key, records[half:], limit, out
+        return self._split(signal, tenant, key, records[:half], limit, out) + self._split(
+            signal, tenant, key, records[half:], limit, out
         )
+
+    def _encode(self, batch: Batch) -> bytes:
+        proto = self._encoding[signal_of(batch)] == "otlp_proto"
+        if isinstance(batch, LogBatch):
+            return otlp_proto.encode_request(batch) if proto else otlp_json.encode_request(batch)
+        return batch.to_proto() if proto else batch.to_json()
 
     def _key(self, record: LogRecord) -> str | None:
         for name in self.config.key_attributes:

@@ -41,16 +41,25 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import structlog
 from pydantic import Field, model_validator
 
-from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.component import (
+    ALL_SIGNALS,
+    ComponentConfig,
+    ComponentID,
+    Consumer,
+    Factory,
+    Host,
+    Kind,
+)
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, RetryableError
-from collector.pdata.records import LogBatch, LogRecord
+from collector.pdata.signals import Batch
 from collector.telemetry import metrics
 
 TYPE = "batch"
@@ -81,6 +90,7 @@ FACTORY = Factory(
     BatchConfig,
     create,
     "groups records into batches per tenant: what arrives during a send goes with the next",
+    ALL_SIGNALS,
 )
 
 
@@ -125,7 +135,7 @@ class _Segment:
 
     __slots__ = ("ack", "offset", "records")
 
-    def __init__(self, ack: _Ack, records: list[LogRecord]) -> None:
+    def __init__(self, ack: _Ack, records: list[Any]) -> None:
         self.ack = ack
         self.records = records  # the caller's list: read, never changed
         self.offset = 0
@@ -134,10 +144,12 @@ class _Segment:
 class _Tenant:
     """One tenant's sends in flight and the records gathered behind them."""
 
-    __slots__ = ("count", "in_flight", "name", "segments", "timer")
+    __slots__ = ("count", "in_flight", "make", "name", "segments", "timer")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, make: Callable[[str, list[Any]], Batch]) -> None:
         self.name = name
+        #: the batch type of the pipeline's signal (log records, data points or spans)
+        self.make = make
         self.segments: deque[_Segment] = deque()
         self.count = 0  # records gathered, not yet sent
         self.in_flight = 0  # downstream sends started and not yet finished
@@ -165,7 +177,7 @@ class BatchProcessor:
     async def start(self, host: Host) -> None:
         pass
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         if self._closed:
             raise RetryableError("the batch processor is shut down", component=str(self.id))
         if not batch.records:
@@ -174,7 +186,7 @@ class BatchProcessor:
         ack = _Ack(loop.create_future(), len(batch.records))
         tenant = self._tenants.get(batch.tenant)
         if tenant is None:
-            tenant = self._tenants[batch.tenant] = _Tenant(batch.tenant)
+            tenant = self._tenants[batch.tenant] = _Tenant(batch.tenant, type(batch))
         tenant.segments.append(_Segment(ack, batch.records))
         tenant.count += len(batch.records)
         if tenant.in_flight == 0 or tenant.count >= self.config.send_batch_size:
@@ -207,7 +219,7 @@ class BatchProcessor:
         size = tenant.count
         if self.config.send_batch_max_size:
             size = min(size, self.config.send_batch_max_size)
-        records: list[LogRecord] = []
+        records: list[Any] = []
         parts: list[tuple[_Ack, int]] = []
         while len(records) < size:
             segment = tenant.segments[0]
@@ -223,7 +235,7 @@ class BatchProcessor:
         tenant.count -= size
         tenant.in_flight += 1
         task = asyncio.get_running_loop().create_task(
-            self._send(tenant, LogBatch(tenant.name, records), parts)
+            self._send(tenant, tenant.make(tenant.name, records), parts)
         )
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
@@ -237,7 +249,7 @@ class BatchProcessor:
         elif tenant.count == 0 and tenant.in_flight == 0:
             del self._tenants[tenant.name]
 
-    async def _send(self, tenant: _Tenant, batch: LogBatch, parts: list[tuple[_Ack, int]]) -> None:
+    async def _send(self, tenant: _Tenant, batch: Batch, parts: list[tuple[_Ack, int]]) -> None:
         error: BaseException | None = None
         try:
             await self.next_consumer.consume(batch)
@@ -269,7 +281,7 @@ class BatchProcessor:
             ack.settle(count, error)
 
     def _settle_partial(
-        self, batch: LogBatch, parts: list[tuple[_Ack, int]], error: PartialRejection
+        self, batch: Batch, parts: list[tuple[_Ack, int]], error: PartialRejection
     ) -> None:
         """Each caller hears of its own refused records only; the others' calls succeed."""
         assert error.records is not None

@@ -21,10 +21,18 @@ from typing import ClassVar
 import structlog
 from pydantic import Field, model_validator
 
-from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.component import (
+    ALL_SIGNALS,
+    ComponentConfig,
+    ComponentID,
+    Consumer,
+    Factory,
+    Host,
+    Kind,
+)
 from collector.confmap.units import Duration
 from collector.consumererror import OverloadError
-from collector.pdata.records import LogBatch
+from collector.pdata.signals import Batch
 from collector.telemetry import metrics
 
 TYPE = "memory_limiter"
@@ -62,7 +70,7 @@ def create(
 
 FACTORY = Factory(
     Kind.PROCESSOR, TYPE, MemoryLimiterConfig, create,
-    "refuses data (429) while the process's memory is above its limit",
+    "refuses data (429) while the process's memory is above its limit", ALL_SIGNALS,
 )  # fmt: skip
 
 
@@ -116,7 +124,7 @@ class MemoryLimiter:
             await asyncio.sleep(self.config.check_interval.total_seconds())
             self.check()
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         if self.refusing:
             self._refused.inc(len(batch.records))
             raise OverloadError(

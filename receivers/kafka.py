@@ -1,4 +1,9 @@
-"""``kafka`` receiver: consumes OTLP log messages from Kafka topics into the pipeline.
+"""``kafka`` receiver: consumes OTLP messages from Kafka topics into the pipeline.
+
+Logs come from ``topics`` (default ``otlp_logs``), metrics from ``metrics.topics`` (default
+``otlp_metrics``) and traces from ``traces.topics`` (default ``otlp_spans``), the OpenTelemetry
+Collector's default topics, each in its ``encoding``; a signal's topics are read only when the
+receiver is in a pipeline of that signal.
 
 Delivery is at-least-once. Messages of a partition are handed to the pipeline in order, and
 an offset is committed only after every exporter has accepted that message and all before
@@ -20,32 +25,68 @@ import contextlib
 import random
 import time
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from collector.component import ComponentID, Consumer, Factory, Host, Kind
+from collector.component import (
+    ALL_SIGNALS,
+    ComponentConfig,
+    ComponentID,
+    Consumer,
+    Factory,
+    Host,
+    Kind,
+    consumer_signals,
+)
 from collector.confmap.units import Duration
 from collector.consumererror import DecodeError, PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import RetrySettings
 from collector.kafka.client import TENANT_HEADER, KafkaClientSettings
 from collector.pdata import otlp_json, otlp_proto
-from collector.pdata.records import LogBatch, LogRecord
+from collector.pdata import signals as otlp_signals
+from collector.pdata.signals import Batch, Signal, batch_of, encode_batch, signal_of
 from collector.telemetry import metrics
 
 TYPE = "kafka"
 log = structlog.get_logger(__name__)
 
 
+Encoding = Literal["otlp_proto", "otlp_json"]
+
+
+class SignalTopics(ComponentConfig):
+    """Where metrics or traces are read from."""
+
+    topics: list[str] = Field(min_length=1)
+    encoding: Encoding = "otlp_proto"
+
+
+def _topics(default: str) -> Any:
+    return Field(default_factory=lambda: SignalTopics(topics=[default]))
+
+
 class KafkaReceiverConfig(KafkaClientSettings):
     topics: list[str] = Field(default=["otlp_logs"], min_length=1)
     group_id: str = Field("session-collector", min_length=1)
     initial_offset: Literal["earliest", "latest"] = "latest"
-    encoding: Literal["otlp_proto", "otlp_json"] = "otlp_proto"
+    encoding: Encoding = "otlp_proto"
+    metrics: SignalTopics = _topics("otlp_metrics")
+    traces: SignalTopics = _topics("otlp_spans")
+
+    @model_validator(mode="after")
+    def _topic_of_one_signal(self) -> KafkaReceiverConfig:
+        for signal, topics in (("metrics", self.metrics.topics), ("traces", self.traces.topics)):
+            both = set(topics) & set(self.topics)
+            if both:
+                raise ValueError(f"topic {sorted(both)[0]!r} is in both topics and {signal}")
+        if set(self.metrics.topics) & set(self.traces.topics):
+            raise ValueError("metrics and traces share a topic")
+        return self
     #: where undecodable or permanently refused messages go; "" drops them with an error log
     dead_letter_topic: str = "otlp_logs_dlq"
     #: the tenant of messages without a ``tenant`` header
@@ -72,7 +113,9 @@ FACTORY = Factory(
     TYPE,
     KafkaReceiverConfig,
     create,
-    "consumes OTLP logs from Kafka, committing offsets only after they are stored",
+    "consumes OTLP logs, metrics and traces from Kafka, committing offsets only after they "
+    "are stored",
+    ALL_SIGNALS,
 )
 
 
@@ -102,10 +145,21 @@ class KafkaReceiver:
         self._dlq: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
-        self._decode = (
-            otlp_proto.decode_request if config.encoding == "otlp_proto"
-            else otlp_json.decode_request
-        )  # fmt: skip
+        #: each topic read, with its signal and decoder
+        self._topics: dict[str, tuple[Signal, Any]] = {}
+        served = consumer_signals(next_consumer)
+        decode: Any
+        if Signal.LOGS in served:
+            decode = (
+                otlp_proto.decode_request if config.encoding == "otlp_proto"
+                else otlp_json.decode_request
+            )  # fmt: skip
+            self._topics.update((t, (Signal.LOGS, decode)) for t in config.topics)
+        for signal, source in ((Signal.METRICS, config.metrics), (Signal.TRACES, config.traces)):
+            if signal in served:
+                encoding = "proto" if source.encoding == "otlp_proto" else "json"
+                decode = otlp_signals.DECODERS[(signal, encoding)]
+                self._topics.update((t, (signal, decode)) for t in source.topics)
         self.committed: dict[TopicPartition, int] = {}
         self.dead_lettered = 0
         #: since when (monotonic) consuming or delivering has been failing, for health checks
@@ -174,7 +228,7 @@ class KafkaReceiver:
             enable_auto_commit=False,
             isolation_level="read_committed",
         )
-        consumer.subscribe(topics=c.topics, listener=_Listener(str(self.id)))
+        consumer.subscribe(topics=list(self._topics), listener=_Listener(str(self.id)))
         try:
             await consumer.start()
         except BaseException:
@@ -186,7 +240,8 @@ class KafkaReceiver:
             dlq = AIOKafkaProducer(**c.client_kwargs(), acks="all", enable_idempotence=True)
             await dlq.start()
             self._dlq = dlq
-        log.info("consuming", component=str(self.id), topics=c.topics, group_id=c.group_id)
+        log.info("consuming", component=str(self.id), topics=list(self._topics),
+                 group_id=c.group_id)  # fmt: skip
 
     async def _close(self) -> None:
         consumer, self._consumer = self._consumer, None
@@ -212,24 +267,25 @@ class KafkaReceiver:
     ) -> None:
         """Hand a partition's messages to the pipeline in order, committing as they land:
         runs of one tenant's decodable messages, each bad message dead-lettered in place."""
+        signal, decode = self._topics[tp.topic]
         i, n = 0, len(messages)
         while i < n:
             tenant = _tenant(messages[i]) or self.config.default_tenant
-            records: list[LogRecord] = []
+            records: list[Any] = []
             bad: DecodeError | None = None
             j = i
             while j < n and len(records) < self.config.max_batch_records:
                 if (_tenant(messages[j]) or self.config.default_tenant) != tenant:
                     break
                 try:
-                    records.extend(self._decode(messages[j].value or b""))
+                    records.extend(decode(messages[j].value or b"", None))
                 except DecodeError as exc:
                     bad = exc
                     break
                 j += 1
             if j > i:
                 run = messages[i:j]
-                if not await self._deliver(consumer, tp, LogBatch(tenant, records), run):
+                if not await self._deliver(consumer, tp, batch_of(signal, tenant, records), run):
                     return
                 await self._commit(consumer, tp, run[-1].offset + 1)
             if bad is not None:
@@ -242,7 +298,7 @@ class KafkaReceiver:
         self,
         consumer: AIOKafkaConsumer,
         tp: TopicPartition,
-        batch: LogBatch,
+        batch: Batch,
         messages: list[ConsumerRecord],
     ) -> bool:
         """Consume with retries; ``False`` if stopping before it succeeded (nothing committed)."""
@@ -260,7 +316,8 @@ class KafkaReceiver:
                     self._accepted.inc(len(batch.records) - exc.rejected)
                     self._refused.inc(exc.rejected)
                     if exc.records:
-                        await self._dead_letter_records(batch.tenant, exc.records, messages, exc)
+                        refused = batch_of(signal_of(batch), batch.tenant, exc.records)
+                        await self._dead_letter_records(refused, messages, exc)
                     else:
                         log.warning(
                             "pipeline refused some records for good",
@@ -329,8 +386,7 @@ class KafkaReceiver:
 
     async def _dead_letter_records(
         self,
-        tenant: str,
-        records: list[LogRecord],
+        refused: Batch,
         messages: list[ConsumerRecord],
         error: PartialRejection,
     ) -> None:
@@ -343,17 +399,17 @@ class KafkaReceiver:
             "refused records sent to the dead-letter topic",
             component=str(self.id),
             source=source,
-            records=len(records),
+            records=len(refused),
             error=str(error)[:300],
         )
         if self._dlq is None:
             return
         headers = [
-            (TENANT_HEADER, tenant.encode()),
+            (TENANT_HEADER, refused.tenant.encode()),
             ("error", f"refused: {error}".encode()[:4096]),
             ("source", source.encode()),
         ]
-        value = otlp_proto.encode_request(LogBatch(tenant, records))
+        value = encode_batch(refused)
         await self._dlq.send_and_wait(self.config.dead_letter_topic, value=value, headers=headers)
 
     async def _sleep(self, seconds: float) -> bool:

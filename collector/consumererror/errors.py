@@ -19,10 +19,7 @@ protocol (the OTLP receiver: 400, ``partial_success``, 503 or 429 with ``Retry-A
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from collector.pdata.records import LogRecord
+from typing import Any
 
 
 class ConsumerError(Exception):
@@ -54,7 +51,7 @@ class PartialRejection(PermanentError):
         message: str,
         *,
         component: str = "",
-        records: list[LogRecord] | None = None,
+        records: list[Any] | None = None,
     ) -> None:
         self.rejected = rejected
         self.records = records

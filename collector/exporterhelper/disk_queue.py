@@ -2,8 +2,11 @@
 once the batch is fsynced, survives a crash or restart, and items leave only by ``delete``
 after their delivery, or by ``dead_letter``, which moves what the destination refused for
 good into the ``dead_letter`` table of the same file, in one transaction (read it with
-``sqlite3 FILE 'SELECT id, tenant, records, error, at FROM dead_letter'``; ``payload`` is
-an OTLP ``ExportLogsServiceRequest``). Blocking: callers run it off the event loop."""
+``sqlite3 FILE 'SELECT id, signal, tenant, records, error, at FROM dead_letter'``; ``payload``
+is an OTLP export request of the item's ``signal``: ``ExportLogsServiceRequest``,
+``ExportMetricsServiceRequest`` or ``ExportTraceServiceRequest``). Blocking: callers run it
+off the event loop. A queue written before the ``signal`` column existed gets it, as
+``logs``, when opened."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ class QueuedBatch:
     tenant: str
     payload: bytes
     records: int
+    #: ``logs``, ``metrics`` or ``traces``
+    signal: str = "logs"
 
 
 class DiskQueue:
@@ -43,6 +48,12 @@ class DiskQueue:
             "tenant TEXT NOT NULL, records INTEGER NOT NULL, payload BLOB NOT NULL, "
             "error TEXT NOT NULL, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ')))"
         )
+        for table in ("queue", "dead_letter"):
+            columns = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if "signal" not in columns:
+                self._db.execute(
+                    f"ALTER TABLE {table} ADD COLUMN signal TEXT NOT NULL DEFAULT 'logs'"
+                )
         self._size, self._records = self._db.execute(
             "SELECT count(*), coalesce(sum(records), 0) FROM queue"
         ).fetchone()
@@ -52,16 +63,16 @@ class DiskQueue:
 
     @property
     def records(self) -> int:
-        """Log records waiting in the queue."""
+        """Records (log records, data points, spans) waiting in the queue."""
         return int(self._records)
 
-    def put(self, tenant: str, payload: bytes, records: int) -> None:
+    def put(self, tenant: str, payload: bytes, records: int, signal: str = "logs") -> None:
         with self._lock:
             if self._size >= self.capacity:
                 raise QueueFull(f"the sending queue holds {self._size} batches (queue_size)")
             self._db.execute(
-                "INSERT INTO queue (tenant, records, payload) VALUES (?, ?, ?)",
-                (tenant, records, payload),
+                "INSERT INTO queue (tenant, records, payload, signal) VALUES (?, ?, ?, ?)",
+                (tenant, records, payload, signal),
             )
             self._size += 1
             self._records += records
@@ -75,10 +86,11 @@ class DiskQueue:
         records = size = 0
         with self._lock:
             cursor = self._db.execute(
-                "SELECT id, tenant, records, length(payload) FROM queue ORDER BY id LIMIT ?",
+                "SELECT id, tenant, records, length(payload), signal FROM queue "
+                "ORDER BY id LIMIT ?",
                 (limit,),
             )
-            chosen: list[tuple[int, str, int, int]] = []
+            chosen: list[tuple[int, str, int, int, str]] = []
             for row in cursor:
                 records += row[2]
                 size += row[3]
@@ -93,7 +105,7 @@ class DiskQueue:
                 (payload,) = self._db.execute(
                     "SELECT payload FROM queue WHERE id = ?", (row[0],)
                 ).fetchone()
-                items.append(QueuedBatch(row[0], row[1], bytes(payload), row[2]))
+                items.append(QueuedBatch(row[0], row[1], bytes(payload), row[2], row[4]))
         return items
 
     def delete(self, item: QueuedBatch) -> None:
@@ -129,8 +141,15 @@ class DiskQueue:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
-                    "INSERT INTO dead_letter (tenant, records, payload, error) VALUES (?, ?, ?, ?)",
-                    (item.tenant, records, item.payload if payload is None else payload, error),
+                    "INSERT INTO dead_letter (tenant, records, payload, error, signal) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (
+                        item.tenant,
+                        records,
+                        item.payload if payload is None else payload,
+                        error,
+                        item.signal,
+                    ),
                 )
                 cur = self._db.execute("DELETE FROM queue WHERE id = ?", (item.id,))
                 self._db.execute("COMMIT")

@@ -44,8 +44,14 @@ from collector.component.process import worker_index
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper.disk_queue import DiskQueue, QueuedBatch, QueueFull
-from collector.pdata import otlp_proto
-from collector.pdata.records import LogBatch
+from collector.pdata.signals import (
+    Batch,
+    Signal,
+    batch_of,
+    decode_batch,
+    encode_batch,
+    signal_of,
+)
 from collector.telemetry import metrics
 
 log = structlog.get_logger(__name__)
@@ -81,9 +87,10 @@ class QueueSettings(ComponentConfig):
         return self
 
 
-Send = Callable[[LogBatch], Awaitable[None]]
-#: sends queued batches as they are stored (tenant, encoded request), many at once, with no
-#: decoding; a :class:`PermanentError` makes the drainer send them one by one instead
+Send = Callable[[Batch], Awaitable[None]]
+#: sends queued log batches as they are stored (tenant, encoded request), many at once, with
+#: no decoding; a :class:`PermanentError` makes the drainer send them one by one instead.
+#: Queued metrics and traces always go one by one through ``send``.
 SendEncoded = Callable[[list[QueuedBatch]], Awaitable[None]]
 #: seconds a write-ahead queue may take at shutdown to store what it holds
 SHUTDOWN_DRAIN = 5.0
@@ -180,14 +187,14 @@ class QueuedSender:
             self.queue = None
         self._executor.shutdown(wait=False)
 
-    async def export(self, batch: LogBatch) -> None:
+    async def export(self, batch: Batch) -> None:
         try:
             await self._export(batch)
         except RetryableError:
             self._send_failed.inc(len(batch.records))
             raise
 
-    async def _export(self, batch: LogBatch) -> None:
+    async def _export(self, batch: Batch) -> None:
         if self._stopping:
             raise RetryableError("exporter is shutting down", component=self.component)
         queue = self.queue
@@ -209,7 +216,7 @@ class QueuedSender:
                 return
             await self._retry(batch, exc)
 
-    async def _deliver(self, batch: LogBatch) -> None:
+    async def _deliver(self, batch: Batch) -> None:
         """Send once; count what the destination accepted."""
         try:
             await self._send(batch)
@@ -220,7 +227,7 @@ class QueuedSender:
         self._sent.inc(len(batch.records))
         self._healthy()
 
-    async def _retry(self, batch: LogBatch, first: RetryableError) -> None:
+    async def _retry(self, batch: Batch, first: RetryableError) -> None:
         if not self.retry.enabled:
             raise first
         limit = self.retry.max_elapsed_time.total_seconds()
@@ -238,11 +245,13 @@ class QueuedSender:
                 delay = min(delay * 2, self.retry.max_interval.total_seconds())
         raise RetryableError(error.message, component=self.component, retry_after=max(1.0, delay))
 
-    async def _enqueue(self, batch: LogBatch) -> None:
+    async def _enqueue(self, batch: Batch) -> None:
         assert self.queue is not None
-        payload = otlp_proto.encode_request(batch)
+        payload = encode_batch(batch)
         try:
-            await self._run(self.queue.put, batch.tenant, payload, len(batch.records))
+            await self._run(
+                self.queue.put, batch.tenant, payload, len(batch.records), signal_of(batch)
+            )
             self._queue_size.set(len(self.queue))
         except QueueFull as exc:
             self._enqueue_failed.inc(len(batch.records))
@@ -284,6 +293,12 @@ class QueuedSender:
                 items = await self._run(
                     partial(queue.peek, 1000, max_records=DRAIN_RECORDS, max_bytes=DRAIN_BYTES)
                 )
+                logs = 0
+                while logs < len(items) and items[logs].signal == Signal.LOGS:
+                    logs += 1
+                if logs < len(items):  # metrics or traces go one by one, in their turn
+                    items = items[: logs or 1]
+            if self._send_encoded is not None and items[0].signal == Signal.LOGS:
                 try:
                     await self._send_encoded(items)
                 except RetryableError as exc:
@@ -299,7 +314,7 @@ class QueuedSender:
                     continue
             for item in items:
                 try:
-                    batch = LogBatch(item.tenant, otlp_proto.decode_request(item.payload))
+                    batch = decode_batch(item.signal, item.tenant, item.payload)
                     await self._deliver(batch)
                 except RetryableError as exc:
                     self._failed(exc)
@@ -324,7 +339,7 @@ class QueuedSender:
         if isinstance(exc, PartialRejection):
             records = exc.rejected
             if exc.records is not None:
-                payload = otlp_proto.encode_request(LogBatch(item.tenant, exc.records))
+                payload = encode_batch(batch_of(item.signal, item.tenant, exc.records))
         await self._run(queue.dead_letter, item, payload, records, str(exc)[:4096])
         self._dead_lettered.inc(records)
         log.error(

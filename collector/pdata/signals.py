@@ -141,9 +141,12 @@ def signal_of(batch: Batch) -> Signal:
     return batch.signal if not isinstance(batch, LogBatch) else Signal.LOGS
 
 
-def same_kind(batch: Batch, tenant: str, records: list[Any]) -> Batch:
-    """A batch of ``batch``'s signal holding ``records`` (the batch processor's cut)."""
-    return type(batch)(tenant, records)
+def batch_of(signal: Signal | str, tenant: str, records: list[Any]) -> Batch:
+    """A batch of ``signal`` holding ``records``."""
+    signal = Signal(signal)
+    if signal is Signal.LOGS:
+        return LogBatch(tenant, records)
+    return BATCH_TYPES[signal](tenant, records)
 
 
 # -- decoding --------------------------------------------------------------------------------
