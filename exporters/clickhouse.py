@@ -36,7 +36,7 @@ import random
 import time
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import structlog
 from pydantic import Field
@@ -48,7 +48,14 @@ from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.exporterhelper.disk_queue import QueuedBatch
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
-from collector.sessions.clickhouse import ClickHouseSettings, Store, StoreLocked, ingest
+from collector.pdata.signals import Batch, DataPoint, MetricsBatch, Span, TracesBatch
+from collector.sessions.clickhouse import (
+    ClickHouseSettings,
+    Store,
+    StoreLocked,
+    ingest,
+    otel_signals,
+)
 from collector.sessions.clickhouse import rows as row_columns
 from collector.sessions.clickhouse.client import schema_file
 from collector.sessions.clickhouse.errors import DataRefused, code_of, is_data_error
@@ -209,12 +216,15 @@ class ClickHouseExporter:
         if store is not None:
             await store.call(store.close)
 
-    async def consume(self, batch: LogBatch) -> None:
-        if batch.records:
-            await self.sender.export(batch)
+    async def consume(self, batch: Batch) -> None:
+        if len(batch):
+            await self.sender.export(batch)  # type: ignore[arg-type, unused-ignore]
 
-    async def _send(self, batch: LogBatch) -> None:
+    async def _send(self, batch: Batch) -> None:
         """Store the batch; records ClickHouse refuses are isolated and handed back."""
+        if isinstance(batch, MetricsBatch | TracesBatch):
+            await self._send_signal(batch)
+            return
         store = self.store
         if store is None:
             raise RetryableError("not connected to ClickHouse", component=str(self.id))
@@ -242,6 +252,72 @@ class ClickHouseExporter:
             raise PartialRejection(
                 len(refused), message, component=str(self.id), records=records
             ) from None
+
+    async def _send_signal(self, batch: MetricsBatch | TracesBatch) -> None:
+        """Store data points or spans in the OpenTelemetry Collector's tables
+        (:mod:`collector.sessions.clickhouse.otel_signals`); those ClickHouse refuses are
+        isolated as log records are, and handed back."""
+        store = self.store
+        if store is None:
+            raise RetryableError("not connected to ClickHouse", component=str(self.id))
+        build: otel_signals.Build = (
+            otel_signals.metric_inserts
+            if isinstance(batch, MetricsBatch)
+            else otel_signals.span_inserts
+        )
+        items: list[Any] = batch.records
+        try:
+            await self._insert_signal(store, build, batch.tenant, items)
+        except DataRefused as first:
+            refused = await self._isolate_signal(store, build, batch.tenant, items, first)
+            self._rejected.inc(len(refused))
+            item, error = refused[0]
+            what = "data points" if isinstance(batch, MetricsBatch) else "spans"
+            message = (
+                f"{len(refused)} of {len(batch)} {what} refused by ClickHouse; the first: "
+                f"{describe_item(item)}: {error.reason}"
+            )
+            log.error(
+                f"{what} refused by ClickHouse; the others of the batch are stored",
+                component=str(self.id),
+                tenant=batch.tenant,
+                refused=len(refused),
+                items=len(batch),
+                code=error.code,
+                first=describe_item(item),
+                error=error.reason,
+            )
+            raise PartialRejection(
+                len(refused), message, component=str(self.id), records=[i for i, _ in refused]
+            ) from None
+
+    async def _insert_signal(
+        self, store: Store, build: otel_signals.Build, tenant: str, items: list[Any]
+    ) -> None:
+        """One INSERT per table of ``items``, built and run on the store's thread."""
+        await self._classified(
+            store.call(_insert_tables, store, build, tenant, items, self._settings()), len(items)
+        )
+
+    async def _isolate_signal(
+        self,
+        store: Store,
+        build: otel_signals.Build,
+        tenant: str,
+        items: list[Any],
+        failed: DataRefused,
+    ) -> list[tuple[Any, DataRefused]]:
+        """Halve ``items`` until the ones that fail alone are found; store the others."""
+        if len(items) == 1:
+            return [(items[0], failed)]
+        refused: list[tuple[Any, DataRefused]] = []
+        middle = len(items) // 2
+        for half in (items[:middle], items[middle:]):
+            try:
+                await self._insert_signal(store, build, tenant, half)
+            except DataRefused as exc:
+                refused.extend(await self._isolate_signal(store, build, tenant, half, exc))
+        return refused
 
     async def _send_encoded(self, items: list[QueuedBatch]) -> None:
         """Store queued batches as the disk queue keeps them, in one insert, decoding nothing
@@ -350,6 +426,20 @@ def _insert_columns(store: Store, batch: LogBatch, settings: dict[str, object]) 
                  row_columns.COLUMNS, settings)  # fmt: skip
 
 
+def _insert_tables(
+    store: Store,
+    build: otel_signals.Build,
+    tenant: str,
+    items: list[Any],
+    settings: dict[str, object],
+) -> None:
+    """The metrics' and traces' insert, run on the store's thread: rows, then one INSERT per
+    table (a retry after a failure between two tables stores nothing twice: the rows are
+    idempotent on their identity)."""
+    for table, columns in build(tenant, items):
+        store.insert(table, columns, otel_signals.COLUMNS[table], settings)
+
+
 def _out_of_range_counts(store: Store) -> dict[str, int]:
     rows = store.query("SELECT Column, sum(Count) AS n FROM values_out_of_range GROUP BY Column")
     return {row["Column"]: int(row["n"]) for row in rows}
@@ -359,6 +449,14 @@ def reason(exc: BaseException) -> str:
     """The error, short, without the column values ClickHouse quotes from the data."""
     text = str(exc).partition(" Column values:")[0]
     return text[:300]
+
+
+def describe_item(item: DataPoint | Span) -> str:
+    """A data point or span named for a reader."""
+    if isinstance(item, DataPoint):
+        name = item.metric.name or "(unnamed metric)"
+        return f"data point of {name} at time {item.pb.time_unix_nano}"
+    return f"span {item.pb.name or '(unnamed)'} {item.pb.span_id.hex() or '(no id)'}"
 
 
 def describe(record: LogRecord) -> str:

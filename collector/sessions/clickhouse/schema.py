@@ -34,10 +34,13 @@ from datetime import timedelta
 
 import structlog
 
-from collector.sessions.clickhouse import derive, ingest
+from collector.sessions.clickhouse import derive, ingest, otel_signals
 from collector.sessions.clickhouse.client import Store
 
 log = structlog.get_logger(__name__)
+# Parts up to 128 MiB are written compact (one file): an insert of a few thousand records
+# otherwise creates ~175 files, which costs more than everything else it does.
+_COMPACT = "min_bytes_for_wide_part = 134217728"
 
 _OTEL_LOGS = """
 CREATE TABLE IF NOT EXISTS otel_logs (
@@ -283,6 +286,203 @@ FROM otel_logs WHERE notEmpty(ValuesOutOfRange)
 """
 
 
+# -- metrics and traces (version 4) ------------------------------------------------------------
+
+_METRIC_HEAD = """
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceSchemaUrl String CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeDroppedAttrCount UInt32 CODEC(ZSTD(1)),
+    ScopeSchemaUrl String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    MetricName String CODEC(ZSTD(1)),
+    MetricDescription String CODEC(ZSTD(1)),
+    MetricUnit String CODEC(ZSTD(1)),
+    Attributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    StartTimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),
+    TimeUnix DateTime64(9) CODEC(Delta, ZSTD(1)),"""
+_EXEMPLARS = """
+    Exemplars Nested (
+        FilteredAttributes Map(LowCardinality(String), String),
+        TimeUnix DateTime64(9),
+        Value Float64,
+        SpanId String,
+        TraceId String
+    ) CODEC(ZSTD(1)),"""
+_METRIC_INDEXES = """
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_key mapKeys(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_attr_value mapValues(Attributes) TYPE bloom_filter(0.01) GRANULARITY 1"""
+#: what every table of version 4 adds to the OpenTelemetry Collector's columns
+_OURS = """
+    Tenant LowCardinality(String),
+    ValuesOutOfRange Array(LowCardinality(String)),
+    RecordId UInt64 MATERIALIZED {identity},"""
+_METRIC_BODY = {
+    "otel_metrics_gauge": """
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),"""
+    + _EXEMPLARS,
+    "otel_metrics_sum": """
+    Value Float64 CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),"""
+    + _EXEMPLARS
+    + """
+    AggregationTemporality Int32 CODEC(ZSTD(1)),
+    IsMonotonic Boolean CODEC(Delta, ZSTD(1)),""",
+    "otel_metrics_histogram": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    BucketCounts Array(UInt64) CODEC(ZSTD(1)),
+    ExplicitBounds Array(Float64) CODEC(ZSTD(1)),"""
+    + _EXEMPLARS
+    + """
+    Flags UInt32 CODEC(ZSTD(1)),
+    Min Float64 CODEC(ZSTD(1)),
+    Max Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
+    "otel_metrics_exponential_histogram": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    Scale Int32 CODEC(ZSTD(1)),
+    ZeroCount UInt64 CODEC(ZSTD(1)),
+    PositiveOffset Int32 CODEC(ZSTD(1)),
+    PositiveBucketCounts Array(UInt64) CODEC(ZSTD(1)),
+    NegativeOffset Int32 CODEC(ZSTD(1)),
+    NegativeBucketCounts Array(UInt64) CODEC(ZSTD(1)),"""
+    + _EXEMPLARS
+    + """
+    Flags UInt32 CODEC(ZSTD(1)),
+    Min Float64 CODEC(ZSTD(1)),
+    Max Float64 CODEC(ZSTD(1)),
+    AggregationTemporality Int32 CODEC(ZSTD(1)),""",
+    "otel_metrics_summary": """
+    Count UInt64 CODEC(Delta, ZSTD(1)),
+    Sum Float64 CODEC(ZSTD(1)),
+    ValueAtQuantiles Nested (
+        Quantile Float64,
+        Value Float64
+    ) CODEC(ZSTD(1)),
+    Flags UInt32 CODEC(ZSTD(1)),""",
+}
+_METRIC_TABLE = """
+CREATE TABLE IF NOT EXISTS {table} ({head}{body}{ours}{indexes}
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(TimeUnix)
+ORDER BY (Tenant, ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix), RecordId)
+{ttl}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, {compact}
+"""
+_OTEL_TRACES = """
+CREATE TABLE IF NOT EXISTS otel_traces (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    ResourceAttributeItems Array(String) ALIAS arrayMap(kv -> concat(kv.1, '=', kv.2),
+        CAST(ResourceAttributes, 'Array(Tuple(String, String))')),
+    SpanAttributeItems Array(String) ALIAS arrayMap(kv -> concat(kv.1, '=', kv.2),
+        CAST(SpanAttributes, 'Array(Tuple(String, String))')),{ours}
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = ReplacingMergeTree
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (Tenant, ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (Tenant, ServiceName, SpanName, toDateTime(Timestamp), Timestamp, RecordId)
+{ttl}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, {compact}
+"""
+#: when each trace starts and ends (Grafana's trace lookups); min and max are idempotent, so
+#: a redelivered span changes nothing
+_OTEL_TRACES_TRACE_ID_TS = """
+CREATE TABLE IF NOT EXISTS otel_traces_trace_id_ts (
+    Tenant LowCardinality(String),
+    TraceId String CODEC(ZSTD(1)),
+    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))
+) ENGINE = AggregatingMergeTree
+PARTITION BY toStartOfWeek(Start)
+ORDER BY (Tenant, TraceId)
+{ttl}
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+_OTEL_TRACES_TRACE_ID_TS_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS otel_traces_trace_id_ts_mv TO otel_traces_trace_id_ts AS
+SELECT Tenant, TraceId, toDateTime(min(Timestamp)) AS Start, toDateTime(max(Timestamp)) AS End
+FROM otel_traces WHERE TraceId != '' GROUP BY Tenant, TraceId
+"""
+
+
+def identity(table: str) -> str:
+    """A table's ``RecordId``: a hash of every column its rows are inserted with."""
+    return "cityHash64(" + ", ".join(f"`{c}`" for c in otel_signals.COLUMNS[table]) + ")"
+
+
+def _signals_statements(seconds: int) -> tuple[str, ...]:
+    """Version 4: the OpenTelemetry Collector's metrics and traces tables."""
+
+    def ttl(column: str) -> str:
+        return f"TTL {column} + toIntervalSecond({seconds})" if seconds else ""
+
+    statements = []
+    for table, body in _METRIC_BODY.items():
+        statements.append(
+            _METRIC_TABLE.format(
+                table=table, head=_METRIC_HEAD, body=body, indexes=_METRIC_INDEXES,
+                ours=_OURS.format(identity=identity(table)), ttl=ttl("toDateTime(TimeUnix)"),
+                compact=_COMPACT,
+            )
+        )  # fmt: skip
+    statements.append(
+        _OTEL_TRACES.format(
+            ours=_OURS.format(identity=identity("otel_traces")),
+            ttl=ttl("toDateTime(Timestamp)"), compact=_COMPACT,
+        )
+    )  # fmt: skip
+    statements.append(_OTEL_TRACES_TRACE_ID_TS.format(ttl=ttl("Start")))
+    statements.append(_OTEL_TRACES_TRACE_ID_TS_MV)
+    for table in otel_signals.COLUMNS:
+        statements.append(
+            f"CREATE MATERIALIZED VIEW IF NOT EXISTS {table}_out_of_range_mv "
+            "TO values_out_of_range AS SELECT Tenant, "
+            f"concat('{table}.', arrayJoin(ValuesOutOfRange)) AS Column, toUInt64(1) AS Count "
+            f"FROM {table} WHERE notEmpty(ValuesOutOfRange)"
+        )
+    return tuple(statements)
+
+
 def supports_ingest(store: Store) -> bool:
     """Whether ClickHouse takes a Protobuf schema with the insert (``format_schema_source``),
     which the fast insert path (:mod:`collector.sessions.clickhouse.ingest`) needs."""
@@ -342,6 +542,7 @@ def migrations(ttl: timedelta | None = None) -> list[Migration]:
             ),
         ),
         Migration(3, "record identity", apply=_record_identity(logs_ttl, events_ttl)),
+        Migration(4, "metrics and traces", _signals_statements(seconds)),
     ]
 
 
@@ -350,9 +551,6 @@ _OTEL_LOGS_V3 = _OTEL_LOGS.replace("EXISTS otel_logs (", "EXISTS otel_logs_v3 ("
     _RECORD_ID_V2, _RECORD_ID_V3
 )
 assert "ContentHash" in _OTEL_LOGS_V3 and "otel_logs_v3" in _OTEL_LOGS_V3
-# Parts up to 128 MiB are written compact (one file): an insert of a few thousand records
-# otherwise creates ~175 files, which costs more than everything else it does.
-_COMPACT = "min_bytes_for_wide_part = 134217728"
 _OTEL_LOGS_V3 = _OTEL_LOGS_V3.replace(
     "SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1",
     f"SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, {_COMPACT}",
