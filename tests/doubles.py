@@ -12,7 +12,15 @@ import asyncio
 from typing import ClassVar, Literal
 
 from collector.cli.components import builtin_registry
-from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
+from collector.component import (
+    ALL_SIGNALS,
+    ComponentConfig,
+    ComponentID,
+    Consumer,
+    Factory,
+    Host,
+    Kind,
+)
 from collector.component.registry import Registry
 from collector.consumererror import (
     ConsumerError,
@@ -22,6 +30,7 @@ from collector.consumererror import (
     RetryableError,
 )
 from collector.pdata.records import LogBatch
+from collector.pdata.signals import Batch
 
 FailureKind = Literal["retryable", "overload", "permanent", "partial"]
 
@@ -36,7 +45,7 @@ class RecordingExporter:
 
     def __init__(self, component_id: ComponentID, config: RecordingExporterConfig) -> None:
         self.id = component_id
-        self.batches: list[LogBatch] = []
+        self.batches: list[Batch] = []
         self.fail_with: FailureKind | None = None
         self.gate: asyncio.Event | None = None
         self.events: list[str] = []
@@ -48,7 +57,7 @@ class RecordingExporter:
     async def shutdown(self) -> None:
         self.events.append("shutdown")
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: Batch) -> None:
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_with is not None:
@@ -99,8 +108,9 @@ class TaggingProcessor:
 
 
 RECORDING_FACTORY = Factory(
-    Kind.EXPORTER, "recording", RecordingExporterConfig, RecordingExporter, "test double"
-)
+    Kind.EXPORTER, "recording", RecordingExporterConfig, RecordingExporter, "test double",
+    ALL_SIGNALS,
+)  # fmt: skip
 TAGGING_FACTORY = Factory(
     Kind.PROCESSOR, "tagging", TaggingProcessorConfig, TaggingProcessor, "test double"
 )

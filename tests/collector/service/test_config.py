@@ -233,6 +233,53 @@ def test_auth_extension_not_enabled_in_service_names_the_auth_key(tmp_path: Path
     assert "not enabled in service.extensions" in line
 
 
+SIGNALS = """\
+receivers:
+  otlp:
+    endpoint: 127.0.0.1:4318
+processors:
+  batch: {}
+  cowork: {}
+exporters:
+  debug: {}
+service:
+  pipelines:
+    logs:
+      receivers: [otlp]
+      processors: [cowork, batch]
+      exporters: [debug]
+    metrics:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [debug]
+    traces/claude:
+      receivers: [otlp]
+      exporters: [debug]
+"""
+
+
+def test_metrics_and_traces_pipelines_validate_beside_logs(tmp_path: Path) -> None:
+    config = load([write(tmp_path, "c.yaml", SIGNALS)])
+    assert sorted(config.service.pipelines) == ["logs", "metrics", "traces/claude"]
+
+
+def test_a_processor_that_takes_only_logs_in_a_metrics_pipeline_names_the_entry(
+    tmp_path: Path,
+) -> None:
+    text = SIGNALS.replace("      processors: [batch]\n", "      processors: [batch, cowork]\n")
+    path = write(tmp_path, "c.yaml", text)
+    [line] = problems_of([path])
+    assert line.startswith(f"{path}: service.pipelines.metrics.processors.1: ")
+    assert 'processor "cowork" does not support metrics (only logs)' in line
+
+
+def test_a_pipeline_of_an_unknown_signal_names_the_three(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.yaml", PLAIN.replace("    logs:", "    profiles:"))
+    [line] = problems_of([path])
+    assert "service.pipelines" in line
+    assert "'logs', 'metrics', 'traces'" in line
+
+
 def test_unknown_top_level_section_names_file_and_section(tmp_path: Path) -> None:
     """A top-level key that is no section (e.g. ``processor:``) is reported by name."""
     path = write(tmp_path, "c.yaml", PLAIN + "processor: {}\n")
