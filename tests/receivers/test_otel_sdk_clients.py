@@ -1,6 +1,6 @@
-"""The OpenTelemetry Python SDK's own OTLP log exporters, gRPC and HTTP (gzip), against a
-running collector on loopback: what they send is accepted, attributed to the key's org and
-reaches the pipeline whole."""
+"""The OpenTelemetry Python SDK's own OTLP exporters of all three signals, gRPC and HTTP
+(gzip), against a running collector on loopback: what they send is accepted, attributed to
+the key's org and reaches the pipeline of its signal whole."""
 
 from __future__ import annotations
 
@@ -102,3 +102,116 @@ def unknown_keys() -> float:
         if sample.name == "session_collector_auth_failures_total"
         and sample.labels.get("reason") == "unknown"
     )
+
+
+# -- metrics and traces -----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def all_signals(
+    start_collector: StartCollector, keys_file: Path, org_key: str
+) -> RunningCollector:
+    raw = base_config(keys_file)
+    raw["receivers"]["otlp"].pop("endpoint")
+    raw["receivers"]["otlp"]["protocols"] = {
+        "grpc": {"endpoint": "127.0.0.1:0"},
+        "http": {"endpoint": "127.0.0.1:0"},
+    }
+    raw["exporters"] = {"recording/metrics": {}, "recording/traces": {}}
+    raw["service"]["pipelines"] = {
+        signal: {"receivers": ["otlp"], "exporters": [f"recording/{signal}"]}
+        for signal in ("metrics", "traces")
+    }
+    return await start_collector(raw)
+
+
+def signal_exporter(kind: str, signal: str, running: RunningCollector, key: str) -> Any:
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter as GrpcMetrics,
+    )
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter as GrpcSpans,
+    )
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetrics,
+    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpSpans,
+    )
+    from opentelemetry.sdk.metrics import Counter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality
+
+    receiver = running.service.receivers[ComponentID("otlp")]
+    headers = {"authorization": f"Bearer {key}"}
+    # Claude Code's default temporality for counters: delta
+    delta = {"preferred_temporality": {Counter: AggregationTemporality.DELTA}}
+    if kind == "grpc":
+        endpoint = f"http://{receiver.grpc_address}"  # type: ignore[attr-defined]
+        if signal == "metrics":
+            return GrpcMetrics(endpoint=endpoint, insecure=True, headers=headers, **delta)
+        return GrpcSpans(endpoint=endpoint, insecure=True, headers=headers)
+    url = f"http://{receiver.address}/v1/{signal}"  # type: ignore[attr-defined]
+    if signal == "metrics":
+        return HttpMetrics(endpoint=url, headers=headers, compression=HttpCompression.Gzip,
+                           **delta)  # fmt: skip
+    return HttpSpans(endpoint=url, headers=headers, compression=HttpCompression.Gzip)
+
+
+def count_lines(exp: Any) -> None:
+    """Claude Code's lines-of-code counter, once, through a reader flushed at shutdown."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    reader = PeriodicExportingMetricReader(exp, export_interval_millis=60_000)
+    provider = MeterProvider(metric_readers=[reader],
+                             resource=Resource.create({"service.name": "claude-code"}))  # fmt: skip
+    counter = provider.get_meter("com.anthropic.claude_code").create_counter(
+        "claude_code.lines_of_code.count"
+    )
+    counter.add(7, {"session.id": "sdk-session", "type": "added"})
+    counter.add(2, {"session.id": "sdk-session", "type": "removed"})
+    provider.shutdown()
+
+
+def trace_one(exp: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "claude-code"}))
+    provider.add_span_processor(SimpleSpanProcessor(exp))
+    tracer = provider.get_tracer("com.anthropic.claude_code.tracing")
+    with (
+        tracer.start_as_current_span("claude_code.interaction",
+                                     attributes={"session.id": "sdk-session"}),
+        tracer.start_as_current_span("claude_code.llm_request"),
+    ):  # fmt: skip
+        pass
+    provider.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["grpc", "http"])
+async def test_the_sdk_metric_exporters_deliver_delta_sums_as_the_keys_org(
+    all_signals: RunningCollector, org_key: str, kind: str
+) -> None:
+    await asyncio.to_thread(count_lines, signal_exporter(kind, "metrics", all_signals, org_key))
+    (batch,) = all_signals.exporter("recording/metrics").batches
+    assert batch.tenant == "acme"
+    points = {
+        next(kv.value.string_value for kv in p.pb.attributes if kv.key == "type"): p
+        for p in batch.records
+    }
+    assert {k: p.pb.as_int for k, p in points.items()} == {"added": 7, "removed": 2}
+    assert all(p.metric.sum.aggregation_temporality == 1 for p in points.values())
+
+
+@pytest.mark.parametrize("kind", ["grpc", "http"])
+async def test_the_sdk_span_exporters_deliver_parent_and_child(
+    all_signals: RunningCollector, org_key: str, kind: str
+) -> None:
+    await asyncio.to_thread(trace_one, signal_exporter(kind, "traces", all_signals, org_key))
+    spans = [s for b in all_signals.exporter("recording/traces").batches for s in b.records]
+    by_name = {s.pb.name: s.pb for s in spans}
+    assert set(by_name) == {"claude_code.interaction", "claude_code.llm_request"}
+    parent, child = by_name["claude_code.interaction"], by_name["claude_code.llm_request"]
+    assert child.parent_span_id == parent.span_id and child.trace_id == parent.trace_id
+    assert all(b.tenant == "acme" for b in all_signals.exporter("recording/traces").batches)
