@@ -77,6 +77,7 @@ from pydantic import Field, field_validator, model_validator
 
 from collector.component import ComponentConfig, ComponentID, Consumer, Factory, Host, Kind
 from collector.pdata.records import AnyValue, LogBatch, LogRecord
+from collector.pdata.signals import Signal, TracesBatch
 from collector.telemetry import metrics
 
 TYPE = "redaction"
@@ -123,7 +124,8 @@ FACTORY = Factory(
     TYPE,
     RedactionConfig,
     create,
-    "masks secrets in prompts, responses, tool input and errors",
+    "masks secrets in prompts, responses, tool input and errors (and in span attributes)",
+    frozenset({Signal.LOGS, Signal.TRACES}),
 )
 
 
@@ -433,7 +435,11 @@ class RedactionProcessor:
     async def shutdown(self) -> None:
         pass
 
-    async def consume(self, batch: LogBatch) -> None:
+    async def consume(self, batch: LogBatch | TracesBatch) -> None:
+        if isinstance(batch, TracesBatch):
+            self._mask_spans(batch)
+            await self.next_consumer.consume(batch)
+            return
         # The texts of the batch are gathered and searched together (see suspects); only the
         # few that may hold a secret are masked one by one, and only their records change.
         texts: list[str] = []
@@ -469,6 +475,44 @@ class RedactionProcessor:
             self._redactions.inc(total)
         self.masked_total += total
         await self.next_consumer.consume(batch)
+
+    def _mask_spans(self, batch: TracesBatch) -> None:
+        """Every string attribute of a span and of its events is searched (spans carry the
+        prompt as ``user_prompt`` and tool input under names of their own), except
+        ``allow_keys``; ``deny_keys`` lose their value. Texts of the batch are searched
+        together, as for logs; a span that changed gets ``summary_attribute``."""
+        allow, deny = set(self.config.allow_keys), set(self._deny)
+        texts: list[str] = []
+        owners: list[tuple[Any, Any]] = []  # (span, the KeyValue holding the text)
+        counts: dict[int, tuple[Any, int]] = {}  # id(span): (span, masks applied)
+        for item in batch.records:
+            span = item.pb
+            for kvs in (span.attributes, *(event.attributes for event in span.events)):
+                for kv in kvs:
+                    value = kv.value
+                    if kv.key in deny and value.string_value != DENIED:
+                        value.string_value = DENIED
+                        counts[id(span)] = (span, counts.get(id(span), (span, 0))[1] + 1)
+                    elif kv.key not in allow and kv.key not in deny and value.string_value:
+                        texts.append(value.string_value)
+                        owners.append((span, kv))
+        for i in self.suspects(texts):
+            masked, found = self.mask_text(texts[i])
+            if found:
+                span, kv = owners[i]
+                kv.value.string_value = masked
+                counts[id(span)] = (span, counts.get(id(span), (span, 0))[1] + found)
+        total = 0
+        for span, count in counts.values():
+            if self._summary:
+                summary = next((kv for kv in span.attributes if kv.key == self._summary), None)
+                if summary is None:
+                    summary = span.attributes.add(key=self._summary)
+                summary.value.int_value = count
+            total += count
+        if total:
+            self._redactions.inc(total)
+        self.masked_total += total
 
     def _deny_keys(self, record: LogRecord, changes: dict[int, _Masks]) -> None:
         # A present key goes whatever its value, even empty: decode the attributes to know.

@@ -135,3 +135,35 @@ async def test_metrics_queued_while_kafka_is_away_are_delivered_after_a_restart(
     assert dict(metrics.headers)["tenant"] == b"acme"
     assert len(ExportMetricsServiceRequest.FromString(metrics.value).resource_metrics) == 1
     assert len(ExportTraceServiceRequest.FromString(spans.value).resource_spans) == 1
+
+
+async def test_secrets_in_span_attributes_are_masked_before_kafka(
+    start_collector: StartCollector, keys_file: Path, org_key: str, kafka_bootstrap: str,
+    topic: str, client: httpx.AsyncClient,
+) -> None:  # fmt: skip
+    """Claude Code's interaction span carries the prompt (``user_prompt``): a key in it is
+    masked at the edge, the rest of the span is as sent."""
+    secret = "sk-ant-api03-" + "Q" * 40
+    request = ExportTraceServiceRequest.FromString((CAPTURES / "traces.pb").read_bytes())
+    spans = request.resource_spans[0].scope_spans[0].spans
+    interaction = next(s for s in spans if s.name == "claude_code.interaction")
+    prompt = next(kv for kv in interaction.attributes if kv.key == "user_prompt")
+    prompt.value.string_value = f"deploy with {secret} now"
+    config = edge_config(keys_file, [kafka_bootstrap], topic)
+    config["processors"]["redaction"] = {}
+    config["service"]["pipelines"]["traces"]["processors"] = ["redaction", "batch"]
+    edge = await start_collector(config)
+    headers = {"Content-Type": PROTOBUF, "Authorization": f"Bearer {org_key}"}
+    resp = await client.post(f"{edge.url}/v1/traces", content=request.SerializeToString(),
+                             headers=headers)  # fmt: skip
+    assert resp.status_code == 200
+    (message,) = await read_topic(kafka_bootstrap, f"{topic}_spans", 1)
+    assert secret.encode() not in message.value
+    sent = ExportTraceServiceRequest.FromString(message.value).resource_spans[0]
+    by_name = {s.name: s for s in sent.scope_spans[0].spans}
+    attributes = {kv.key: kv.value for kv in by_name["claude_code.interaction"].attributes}
+    assert attributes["user_prompt"].string_value == (
+        "deploy with [REDACTED:anthropic_api_key] now"
+    )
+    assert attributes["redaction.masked.count"].int_value == 1
+    assert by_name["claude_code.tool"] == next(s for s in spans if s.name == "claude_code.tool")

@@ -103,7 +103,11 @@ class MetricsBatch:
         return len(self.records)
 
     def copy(self) -> MetricsBatch:
-        return MetricsBatch(self.tenant, list(self.records))
+        """A deep copy, for a consumer that changes data while another branch reads it."""
+        return MetricsBatch(
+            self.tenant,
+            [DataPoint(p.resource, p.scope, p.metric, _copy(p.pb)) for p in self.records],
+        )
 
     def to_proto(self) -> bytes:
         return metrics_request(self.records).SerializeToString()
@@ -124,13 +128,22 @@ class TracesBatch:
         return len(self.records)
 
     def copy(self) -> TracesBatch:
-        return TracesBatch(self.tenant, list(self.records))
+        """A deep copy of the spans (resources and scopes are never changed)."""
+        return TracesBatch(
+            self.tenant, [Span(s.resource, s.scope, _copy(s.pb)) for s in self.records]
+        )
 
     def to_proto(self) -> bytes:
         return traces_request(self.records).SerializeToString()
 
     def to_json(self) -> bytes:
         return _to_json(traces_request(self.records))
+
+
+def _copy(message: Any) -> Any:
+    out = type(message)()
+    out.CopyFrom(message)
+    return out
 
 
 #: what flows through a pipeline of any signal
