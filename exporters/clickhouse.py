@@ -218,7 +218,7 @@ class ClickHouseExporter:
 
     async def consume(self, batch: Batch) -> None:
         if len(batch):
-            await self.sender.export(batch)  # type: ignore[arg-type, unused-ignore]
+            await self.sender.export(batch)
 
     async def _send(self, batch: Batch) -> None:
         """Store the batch; records ClickHouse refuses are isolated and handed back."""

@@ -2,7 +2,7 @@
 ``clickhouse`` exporter (``storage``).
 
 - ``GET /api/v1/sessions?client=&user=&since=&until=&q=&limit=&offset=``
-- ``GET /api/v1/sessions/{id}``
+- ``GET /api/v1/sessions/{id}``: the session, its metric figures and its ``traces``
 - ``GET /api/v1/sessions/{id}/prompts``
 - ``GET /api/v1/sessions/{id}/events``: the session's events in order (its timeline)
 - ``GET /api/v1/overview?since=&until=&by=client|model|user&client=&user=``: cost and tokens
@@ -215,7 +215,7 @@ class SessionsApi:
 
     async def _get_session(self, request: web.Request) -> web.Response:
         tenant = self._tenant(request)
-        row = await self._query(queries.get_session, tenant, request.match_info["id"])
+        row = await self._query(queries.get_session_detail, tenant, request.match_info["id"])
         if row is None:
             return _json({"error": "no such session"}, status=404)
         return _json(row)
@@ -223,7 +223,7 @@ class SessionsApi:
     async def _list_prompts(self, request: web.Request) -> web.Response:
         tenant = self._tenant(request)
         session_id = request.match_info["id"]
-        if await self._query(queries.get_session, tenant, session_id) is None:
+        if await self._query(queries.get_session, tenant, session_id, figures=False) is None:
             return _json({"error": "no such session"}, status=404)
         rows = await self._query(queries.list_prompts, tenant, session_id)
         return _json({"session_id": session_id, "prompts": rows})
@@ -231,7 +231,7 @@ class SessionsApi:
     async def _list_events(self, request: web.Request) -> web.Response:
         tenant = self._tenant(request)
         session_id = request.match_info["id"]
-        if await self._query(queries.get_session, tenant, session_id) is None:
+        if await self._query(queries.get_session, tenant, session_id, figures=False) is None:
             return _json({"error": "no such session"}, status=404)
         rows = await self._query(queries.session_events, tenant, session_id)
         return _json({"session_id": session_id, "events": rows})

@@ -112,7 +112,7 @@ def prompts(config: Config, session_id: str, tenant: str | None) -> list[dict[st
     path = f"/api/v1/sessions/{urllib.parse.quote(session_id, safe='')}/prompts"
 
     def direct(store: Store) -> dict[str, Any] | None:
-        if queries.get_session(store, tenant, session_id) is None:
+        if queries.get_session(store, tenant, session_id, figures=False) is None:
             return None
         return {"prompts": queries.list_prompts(store, tenant, session_id)}
 
@@ -122,11 +122,13 @@ def prompts(config: Config, session_id: str, tenant: str | None) -> list[dict[st
 
 def sessions_table(rows: list[dict[str, Any]]) -> str:
     head = ("SESSION", "CLIENT", "USER", "LAST SEEN", "PROMPTS", "TOOLS", "API", "ERRORS",
-            "TOKENS IN", "TOKENS OUT", "COST USD", "TITLE")  # fmt: skip
+            "TOKENS IN", "TOKENS OUT", "COST USD", "LINES +/-", "ACTIVE S", "TITLE")  # fmt: skip
     body = [
         (r["session_id"], r["client"], r["user_email"] or r["user_id"][:12], r["last_seen"],
          r["prompts"], r["tool_calls"], r["api_requests"], r["api_errors"], r["input_tokens"],
-         r["output_tokens"], f"{r['cost_usd']:.4f}", r["title"][:40])
+         r["output_tokens"], f"{r['cost_usd']:.4f}",
+         f"+{r.get('lines_added', 0)}/-{r.get('lines_removed', 0)}",
+         f"{r.get('active_time_s', 0):.1f}", r["title"][:40])
         for r in rows
     ]  # fmt: skip
     return _table(head, body)

@@ -80,6 +80,7 @@ function showSignIn() {
   $("sessions").tBodies[0].replaceChildren();
   $("timeline").replaceChildren();
   $("figures").replaceChildren();
+  renderTraces([]);
   show("sign-in-view");
   $("api-key").focus();
 }
@@ -330,6 +331,7 @@ async function loadDetail(id) {
     if (error.status === 404) {
       $("detail-title").textContent = "No such session";
       $("figures").replaceChildren();
+      renderTraces([]);
       $("timeline").replaceChildren();
       return;
     }
@@ -354,8 +356,23 @@ async function loadDetail(id) {
     figure("Cache read", fmtInt(session.cache_read_tokens)),
     figure("Cache creation", fmtInt(session.cache_creation_tokens)),
     figure("Cost", fmtCost(session.cost_usd)),
-    figure("Models", (session.models || []).join(", ") || "—"));
+    figure("Models", (session.models || []).join(", ") || "—"),
+    figure("Lines added", fmtInt(session.lines_added)),
+    figure("Lines removed", fmtInt(session.lines_removed)),
+    figure("Commits", fmtInt(session.commits)),
+    figure("Pull requests", fmtInt(session.pull_requests)),
+    figure("Active time", fmtMs((session.active_time_s || 0) * 1000)));
+  renderTraces(session.traces || []);
   renderTimeline(events.events);
+}
+
+function renderTraces(traces) {
+  $("traces-section").hidden = !traces.length;
+  $("traces").replaceChildren(...traces.map((t) => el("li", { "data-trace-id": t.trace_id },
+    el("strong", {}, t.root_name || "(unnamed span)"), " · ",
+    fmtInt(t.spans) + (t.spans === 1 ? " span" : " spans"), " · ",
+    el("time", { datetime: t.start }, fmtTime(t.start)), " · ", fmtMs(t.duration_ms),
+    " · ", el("code", { class: "muted" }, t.trace_id))));
 }
 
 function renderTimeline(events) {

@@ -8,6 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.sessions.clickhouse.client import Store
+from collector.sessions.clickhouse.errors import code_of
+
+#: ClickHouse's UNKNOWN_TABLE: a store of a schema before version 4 (read, not migrated, by
+#: the CLI) has no metrics or traces
+_UNKNOWN_TABLE = 60
 
 SESSION_FIELDS = (
     "session_id", "tenant", "client", "client_version", "user_email", "user_id", "org",
@@ -20,6 +25,8 @@ PROMPT_FIELDS = (
     "api_requests", "api_errors", "input_tokens", "output_tokens", "cache_read_tokens",
     "cache_creation_tokens", "cost_usd", "duration_ms",
 )  # fmt: skip
+#: what a session's Claude Code metrics add to it (0 when it has none)
+METRIC_FIELDS = ("lines_added", "lines_removed", "commits", "pull_requests", "active_time_s")
 MAX_LIMIT = 1000
 
 
@@ -64,16 +71,140 @@ def list_sessions(
         "ORDER BY last_seen DESC, session_id LIMIT {limit:UInt32} OFFSET {offset:UInt32}"
     )
     params["offset"] = max(0, offset)
-    return [_session(row) for row in store.query(sql, params)]
+    return with_metrics(store, [_session(row) for row in store.query(sql, params)])
 
 
-def get_session(store: Store, tenant: str | None, session_id: str) -> dict[str, Any] | None:
+def get_session(
+    store: Store, tenant: str | None, session_id: str, *, figures: bool = True
+) -> dict[str, Any] | None:
+    """One session, with its metric figures unless ``figures=False`` (an existence check)."""
     where, params = _tenant_filter(tenant)
     where.append("session_id = {sid:String}")
     params["sid"] = session_id
     sql = f"SELECT {', '.join(SESSION_FIELDS)} FROM sessions {_where(where)} LIMIT 1"
     rows = store.query(sql, params)
-    return _session(rows[0]) if rows else None
+    if not rows:
+        return None
+    if not figures:
+        return _session(rows[0])
+    (session,) = with_metrics(store, [_session(rows[0])])
+    return session
+
+
+def get_session_detail(store: Store, tenant: str | None, session_id: str) -> dict[str, Any] | None:
+    """A session with its metric figures and its traces (``traces``)."""
+    session = get_session(store, tenant, session_id)
+    if session is not None:
+        session["traces"] = session_traces(store, session["tenant"], session_id)
+    return session
+
+
+#: Claude Code's metrics that a session's figures come from
+_METRICS = {
+    "lines": "claude_code.lines_of_code.count",
+    "commits": "claude_code.commit.count",
+    "pull_requests": "claude_code.pull_request.count",
+    "active_time": "claude_code.active_time.total",
+}
+#: A session's figures from ``otel_metrics_sum``, exact under retries and redelivery. The inner
+#: query reads each data point once (``FINAL``: its copies collapse on ``RecordId``) and
+#: folds each series (metric, attributes, start time): delta points (temporality 1) are
+#: summed, a cumulative series (2) counts its latest value. The outer one sums the series.
+#: Values that are NaN, infinite or negative count as 0.
+_SESSION_METRICS = """
+SELECT Tenant AS tenant, SessionId AS session_id,
+    sumIf(v, MetricName = {lines:String} AND kind = 'added') AS lines_added,
+    sumIf(v, MetricName = {lines:String} AND kind = 'removed') AS lines_removed,
+    sumIf(v, MetricName = {commits:String}) AS commits,
+    sumIf(v, MetricName = {pull_requests:String}) AS pull_requests,
+    sumIf(v, MetricName = {active_time:String}) AS active_time_s
+FROM (
+    SELECT Tenant, Attributes['session.id'] AS SessionId, MetricName,
+        Attributes['type'] AS kind,
+        if(AggregationTemporality = 2, argMax(x, TimeUnix), sum(x)) AS v
+    FROM (
+        SELECT Tenant, Attributes, MetricName, AggregationTemporality, StartTimeUnix,
+            TimeUnix, if(isFinite(Value) AND Value > 0, Value, 0) AS x
+        FROM otel_metrics_sum FINAL
+        WHERE {where}
+    )
+    GROUP BY Tenant, SessionId, MetricName, Attributes, StartTimeUnix, AggregationTemporality
+)
+GROUP BY Tenant, SessionId
+"""
+
+
+def session_metrics(
+    store: Store, tenant: str | None, session_ids: list[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The metric figures of sessions, by (tenant, session id); sessions without metrics
+    are absent."""
+    if not session_ids:
+        return {}
+    where, params = _tenant_filter(tenant, "Tenant")
+    where.append("MetricName IN ({names:Array(String)})")
+    where.append("Attributes['session.id'] IN ({sids:Array(String)})")
+    params.update(_METRICS, names=list(_METRICS.values()), sids=sorted(set(session_ids)))
+    rows = _signal_query(store, _SESSION_METRICS.replace("{where}", " AND ".join(where)), params)
+    return {
+        (row["tenant"], row["session_id"]): {
+            "lines_added": round(float(row["lines_added"])),
+            "lines_removed": round(float(row["lines_removed"])),
+            "commits": round(float(row["commits"])),
+            "pull_requests": round(float(row["pull_requests"])),
+            "active_time_s": round(float(row["active_time_s"]), 3),
+        }
+        for row in rows
+    }
+
+
+_NO_METRICS = dict.fromkeys(METRIC_FIELDS, 0)
+
+
+def with_metrics(store: Store, sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``sessions`` (of any tenants) with their metric figures, 0 where they have none."""
+    by_tenant: dict[str, list[str]] = {}
+    for session in sessions:
+        by_tenant.setdefault(session["tenant"], []).append(session["session_id"])
+    figures: dict[tuple[str, str], dict[str, Any]] = {}
+    for tenant, ids in by_tenant.items():
+        figures.update(session_metrics(store, tenant, ids))
+    for session in sessions:
+        key = (session["tenant"], session["session_id"])
+        session.update(figures.get(key, _NO_METRICS))
+    return sessions
+
+
+MAX_TRACES = 1000
+
+
+def session_traces(store: Store, tenant: str | None, session_id: str) -> list[dict[str, Any]]:
+    """The traces of a session's spans (``session.id``), in the order they started: each
+    with its span count, its root span's name (else its first span's), start and duration."""
+    where, params = _tenant_filter(tenant, "Tenant")
+    where.append("SpanAttributes['session.id'] = {sid:String}")
+    params["sid"] = session_id
+    rows = _signal_query(
+        store,
+        "SELECT TraceId AS trace_id, count() AS spans, "
+        "if(countIf(ParentSpanId = '') > 0, argMinIf(SpanName, Timestamp, ParentSpanId = ''), "
+        "argMin(SpanName, Timestamp)) AS root_name, min(Timestamp) AS start, "
+        "max(toUnixTimestamp64Nano(Timestamp) + Duration) - min(toUnixTimestamp64Nano(Timestamp)) "
+        "AS duration_ns "
+        f"FROM otel_traces FINAL {_where(where)} "
+        f"GROUP BY TraceId ORDER BY start, trace_id LIMIT {MAX_TRACES}",
+        params,
+    )
+    return [
+        {
+            "trace_id": row["trace_id"],
+            "spans": int(row["spans"]),
+            "root_name": row["root_name"],
+            "start": _iso(row["start"]),
+            "duration_ms": round(int(row["duration_ns"]) / 1e6, 3),
+        }
+        for row in rows
+    ]
 
 
 def list_prompts(store: Store, tenant: str | None, session_id: str) -> list[dict[str, Any]]:
@@ -236,6 +367,16 @@ def overview(
             for r in tools
         ],
     }
+
+
+def _signal_query(store: Store, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """A query of the metrics or traces tables; nothing where the store has none yet."""
+    try:
+        return store.query(sql, params)
+    except Exception as exc:
+        if code_of(exc) == _UNKNOWN_TABLE:
+            return []
+        raise
 
 
 def _tenant_filter(tenant: str | None, column: str = "tenant") -> tuple[list[str], dict[str, Any]]:
