@@ -14,7 +14,7 @@ import structlog
 
 from collector.component import ALL_SIGNALS, ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.pdata.records import LogBatch, LogRecord
-from collector.pdata.signals import Batch, MetricsBatch, TracesBatch
+from collector.pdata.signals import Batch, MetricsBatch, TracesBatch, signal_of
 from collector.telemetry import metrics
 
 TYPE = "debug"
@@ -54,7 +54,8 @@ class DebugExporter:
         pass
 
     async def consume(self, batch: Batch) -> None:
-        metrics.exporter_sent.labels(str(self.id)).inc(len(batch.records))
+        sent = metrics.of_signal(metrics.exporter_sent, signal_of(batch))
+        sent.labels(str(self.id)).inc(len(batch.records))
         if not isinstance(batch, LogBatch):
             self._other(batch)
             return

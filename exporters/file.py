@@ -21,7 +21,7 @@ from collector.component import ALL_SIGNALS, ComponentConfig, ComponentID, Facto
 from collector.consumererror import RetryableError
 from collector.pdata import otlp_json
 from collector.pdata.records import LogBatch
-from collector.pdata.signals import Batch
+from collector.pdata.signals import Batch, signal_of
 from collector.telemetry import metrics
 
 TYPE = "file"
@@ -74,9 +74,13 @@ class FileExporter:
         async with self._lock:
             try:
                 await asyncio.to_thread(self._write, self._fd, line)
-                metrics.exporter_sent.labels(str(self.id)).inc(len(batch.records))
+                metrics.of_signal(metrics.exporter_sent, signal_of(batch)).labels(str(self.id)).inc(
+                    len(batch.records)
+                )
             except OSError as exc:
-                metrics.exporter_send_failed.labels(str(self.id)).inc(len(batch.records))
+                metrics.of_signal(metrics.exporter_send_failed, signal_of(batch)).labels(
+                    str(self.id)
+                ).inc(len(batch.records))
                 raise RetryableError(
                     f"cannot write {self.config.path}: {exc.strerror or exc}",
                     component=str(self.id),

@@ -87,6 +87,7 @@ class KafkaReceiverConfig(KafkaClientSettings):
         if set(self.metrics.topics) & set(self.traces.topics):
             raise ValueError("metrics and traces share a topic")
         return self
+
     #: where undecodable or permanently refused messages go; "" drops them with an error log
     dead_letter_topic: str = "otlp_logs_dlq"
     #: the tenant of messages without a ``tenant`` header
@@ -165,8 +166,12 @@ class KafkaReceiver:
         #: since when (monotonic) consuming or delivering has been failing, for health checks
         self.failing_since: float | None = None
         name = str(component_id)
-        self._accepted = metrics.receiver_accepted.labels(name, "kafka")
-        self._refused = metrics.receiver_refused.labels(name, "kafka")
+        self._accepted_by = {
+            s: metrics.of_signal(metrics.receiver_accepted, s).labels(name, "kafka") for s in Signal
+        }
+        self._refused_by = {
+            s: metrics.of_signal(metrics.receiver_refused, s).labels(name, "kafka") for s in Signal
+        }
         self._dead = metrics.kafka_dead_lettered.labels(name)
 
     async def start(self, host: Host) -> None:
@@ -305,19 +310,20 @@ class KafkaReceiver:
         retry = self.config.retry_on_failure
         delay = retry.initial_interval.total_seconds()
         paused = False
+        accepted, refused = self._accepted_by[signal_of(batch)], self._refused_by[signal_of(batch)]
         try:
             while True:
                 try:
                     await self.next_consumer.consume(batch)
-                    self._accepted.inc(len(batch.records))
+                    accepted.inc(len(batch.records))
                     self.failing_since = None
                     return True
                 except PartialRejection as exc:
-                    self._accepted.inc(len(batch.records) - exc.rejected)
-                    self._refused.inc(exc.rejected)
+                    accepted.inc(len(batch.records) - exc.rejected)
+                    refused.inc(exc.rejected)
                     if exc.records:
-                        refused = batch_of(signal_of(batch), batch.tenant, exc.records)
-                        await self._dead_letter_records(refused, messages, exc)
+                        rest = batch_of(signal_of(batch), batch.tenant, exc.records)
+                        await self._dead_letter_records(rest, messages, exc)
                     else:
                         log.warning(
                             "pipeline refused some records for good",
@@ -327,7 +333,7 @@ class KafkaReceiver:
                         )
                     return True
                 except PermanentError as exc:
-                    self._refused.inc(len(batch.records))
+                    refused.inc(len(batch.records))
                     for message in messages:
                         await self._dead_letter(message, f"refused: {exc}")
                     return True

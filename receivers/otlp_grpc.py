@@ -87,8 +87,11 @@ class GrpcExport:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
         if not records:
             return self.codec.response_bytes()
-        accepted = metrics.receiver_accepted.labels(self.component, "grpc")
-        refused = metrics.receiver_refused.labels(self.component, "grpc")
+        signal = self.codec.signal
+        accepted = metrics.of_signal(metrics.receiver_accepted, signal).labels(
+            self.component, "grpc"
+        )
+        refused = metrics.of_signal(metrics.receiver_refused, signal).labels(self.component, "grpc")
         try:
             await self.consumer.consume(self.codec.batch(tenant, records))
         except PartialRejection as exc:

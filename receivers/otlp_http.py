@@ -216,8 +216,13 @@ class OtlpHandler:
             return _status(400, exc.message, reply)
 
         if records:
-            accepted = metrics.receiver_accepted.labels(self.settings.component, "http")
-            refused = metrics.receiver_refused.labels(self.settings.component, "http")
+            component = self.settings.component
+            accepted = metrics.of_signal(metrics.receiver_accepted, codec.signal).labels(
+                component, "http"
+            )
+            refused = metrics.of_signal(metrics.receiver_refused, codec.signal).labels(
+                component, "http"
+            )
             try:
                 await self.consumer.consume(codec.batch(tenant, records))
             except PartialRejection as exc:

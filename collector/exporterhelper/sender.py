@@ -127,9 +127,18 @@ class QueuedSender:
         suffix = f".w{worker}" if worker is not None else ""
         file_name = f"{component.type}_{component.name or 'default'}{suffix}.sqlite"
         self._path = Path(queue.storage) / file_name if queue.storage else None
-        self._sent = metrics.exporter_sent.labels(self.component)
-        self._send_failed = metrics.exporter_send_failed.labels(self.component)
-        self._enqueue_failed = metrics.exporter_enqueue_failed.labels(self.component)
+        self._sent_by = {
+            s: metrics.of_signal(metrics.exporter_sent, s).labels(self.component) for s in Signal
+        }
+        self._sent = self._sent_by[Signal.LOGS]
+        self._send_failed_by = {
+            s: metrics.of_signal(metrics.exporter_send_failed, s).labels(self.component)
+            for s in Signal
+        }
+        self._enqueue_failed_by = {
+            s: metrics.of_signal(metrics.exporter_enqueue_failed, s).labels(self.component)
+            for s in Signal
+        }
         self._queue_size = metrics.exporter_queue_size.labels(self.component)
         self._drain_failures = metrics.exporter_drain_failures.labels(self.component)
         self._dead_lettered = metrics.exporter_dead_lettered.labels(self.component)
@@ -191,7 +200,7 @@ class QueuedSender:
         try:
             await self._export(batch)
         except RetryableError:
-            self._send_failed.inc(len(batch.records))
+            self._send_failed_by[signal_of(batch)].inc(len(batch.records))
             raise
 
     async def _export(self, batch: Batch) -> None:
@@ -221,10 +230,10 @@ class QueuedSender:
         try:
             await self._send(batch)
         except PartialRejection as exc:
-            self._sent.inc(len(batch.records) - exc.rejected)
+            self._sent_by[signal_of(batch)].inc(len(batch.records) - exc.rejected)
             self._healthy()
             raise
-        self._sent.inc(len(batch.records))
+        self._sent_by[signal_of(batch)].inc(len(batch.records))
         self._healthy()
 
     async def _retry(self, batch: Batch, first: RetryableError) -> None:
@@ -254,7 +263,7 @@ class QueuedSender:
             )
             self._queue_size.set(len(self.queue))
         except QueueFull as exc:
-            self._enqueue_failed.inc(len(batch.records))
+            self._enqueue_failed_by[signal_of(batch)].inc(len(batch.records))
             raise RetryableError(str(exc), component=self.component, retry_after=5.0) from None
         self._wake.set()
 

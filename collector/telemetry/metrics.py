@@ -56,6 +56,29 @@ processor_refused = Counter(
     ["processor"], registry=REGISTRY,
 )  # fmt: skip
 
+#: the same counters for metrics and traces, named as the OpenTelemetry Collector names them
+#: (``otelcol_receiver_accepted_metric_points``, ``otelcol_exporter_sent_spans``, ...)
+_UNITS = {"metrics": ("metric_points", "Metric data points"), "traces": ("spans", "Spans")}
+_BY_SIGNAL: dict[int, dict[str, Counter]] = {}
+for _counter in (receiver_accepted, receiver_refused, exporter_sent, exporter_send_failed,
+                 exporter_enqueue_failed):  # fmt: skip
+    _name = _counter._name.removesuffix("_log_records")
+    _family: dict[str, Counter] = {"logs": _counter}
+    for _signal, (_unit, _what) in _UNITS.items():
+        _family[_signal] = Counter(
+            f"{_name}_{_unit}",
+            _counter._documentation.replace("Log records", _what),
+            list(_counter._labelnames), registry=REGISTRY,
+        )  # fmt: skip
+    _BY_SIGNAL[id(_counter)] = _family
+
+
+def of_signal(counter: Counter, signal: str) -> Counter:
+    """The counter of ``counter``'s family (one of the log-record counters above) that counts
+    ``signal``'s unit: log records, metric data points or spans."""
+    return _BY_SIGNAL[id(counter)][signal]
+
+
 http_requests = Counter(
     "session_collector_http_requests",
     "HTTP requests answered, by receiver, path and status.",

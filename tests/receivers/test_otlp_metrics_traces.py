@@ -279,3 +279,27 @@ async def test_a_receiver_only_in_a_logs_pipeline_answers_unimplemented_for_trac
                 request, metadata=(("authorization", f"Bearer {org_key}"),)
             )
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def counted(name: str, transport: str) -> float:
+    from collector.telemetry import metrics
+
+    return sum(
+        sample.value
+        for metric in metrics.REGISTRY.collect()
+        for sample in metric.samples
+        if sample.name == name and sample.labels.get("transport") == transport
+    )
+
+
+async def test_data_points_are_counted_as_metric_points_not_log_records(
+    running: RunningCollector, client: httpx.AsyncClient, org_key: str
+) -> None:
+    points = "otelcol_receiver_accepted_metric_points_total"
+    logs = "otelcol_receiver_accepted_log_records_total"
+    before = counted(points, "http"), counted(logs, "http")
+    resp = await client.post(http_url(running, "/v1/metrics"),
+                             content=capture("http-protobuf", "metrics"),
+                             headers={**PROTOBUF, **auth(org_key)})  # fmt: skip
+    assert resp.status_code == 200
+    assert (counted(points, "http") - before[0], counted(logs, "http") - before[1]) == (10, 0)
