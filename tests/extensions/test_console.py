@@ -415,3 +415,39 @@ async def test_download_json_saves_the_session_with_its_events(
     assert doc["session"]["session_id"] == SESSION
     assert [e["event"] for e in doc["events"]][:2] == ["user_prompt", "tool_decision"]
     assert SECRET not in saved.read_text()
+
+
+def as_session(items: list[Any], attributes: Any) -> list[Any]:
+    """Captured data points or spans moved to the console's session (their ``session.id``)."""
+    for item in items:
+        for kv in attributes(item):
+            if kv.key == "session.id":
+                kv.value.string_value = SESSION
+    return items
+
+
+async def test_the_detail_page_shows_the_sessions_lines_active_time_and_trace(
+    page: Page, console: Console
+) -> None:
+    """With the gRPC capture's metrics and spans stored under the session: its figures show
+    3 lines added, 0 removed, no commits or pull requests and 185 ms active, and its trace
+    of six spans under claude_code.interaction."""
+    from collector.pdata.signals import MetricsBatch, TracesBatch, decode_metrics, decode_traces
+
+    capture = Path(__file__).parents[1] / "data" / "claude-code-2.1.197-write" / "grpc"
+    points = decode_metrics((capture / "metrics.pb").read_bytes())
+    spans = decode_traces((capture / "traces.pb").read_bytes())
+    exporter = console.running.service.exporters[ComponentID("clickhouse")]
+    await exporter.consume(MetricsBatch("acme", as_session(points, lambda p: p.pb.attributes)))
+    await exporter.consume(TracesBatch("acme", as_session(spans, lambda s: s.pb.attributes)))
+    await sign_in(page, console, console.keys["reader"])
+    await page.goto(f"{console.url}/sessions/{SESSION}")
+    figures = page.locator("#figures")
+    for name, value in [("Lines added", "3"), ("Lines removed", "0"), ("Commits", "0"),
+                        ("Pull requests", "0"), ("Active time", "185 ms")]:  # fmt: skip
+        await expect(figures.locator("div").filter(has=page.get_by_text(name, exact=True))
+                     ).to_contain_text(value)  # fmt: skip
+    traces = page.get_by_role("region", name="Traces")
+    await expect(traces.locator("li")).to_have_count(1)
+    await expect(traces).to_contain_text("claude_code.interaction · 6 spans")
+    await expect(traces).to_contain_text("83bb0fdbe56566fd6fb20f2f0986d302")

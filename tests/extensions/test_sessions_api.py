@@ -211,3 +211,72 @@ async def test_the_overview_sums_cost_by_client_and_names_the_top_tool(
     assert doc["clients"] == ["Claude Code"]
     bad = await client.get(url, params={"by": "weather"}, headers=headers)
     assert bad.status_code == 400 and "by must be one of" in bad.json()["error"]
+
+
+CAPTURE = Path(__file__).parents[1] / "data" / "claude-code-2.1.197-write" / "grpc"
+CAPTURE_SESSION = "b1fcb8f4-dd27-4bf9-89d6-7363875428f8"
+
+
+async def test_a_session_shows_its_claude_code_metrics_and_its_traces(
+    start_collector: StartCollector,
+    keys_file: Path,
+    store_endpoint: dict[str, Any],
+    client: httpx.AsyncClient,
+) -> None:
+    """The gRPC capture's logs, metrics and spans stored: the list gives the session's
+    lines, commits, pull requests and active time; GET /sessions/{id} also its trace."""
+    from collector.pdata import otlp_proto
+    from collector.pdata.records import LogBatch
+    from collector.pdata.signals import MetricsBatch, TracesBatch, decode_metrics, decode_traces
+
+    running = await start_collector(storage_config(keys_file, store_endpoint))
+    exporter = running.service.exporters[ComponentID("clickhouse")]
+    for _ in range(2):  # a redelivery changes nothing
+        await exporter.consume(
+            LogBatch("acme", otlp_proto.decode_request((CAPTURE / "logs.pb").read_bytes()))
+        )
+        await exporter.consume(
+            MetricsBatch("acme", decode_metrics((CAPTURE / "metrics.pb").read_bytes()))
+        )
+        await exporter.consume(
+            TracesBatch("acme", decode_traces((CAPTURE / "traces.pb").read_bytes()))
+        )
+    key = await running.key(roles=("sessions_read",))
+    headers = {"Authorization": f"Bearer {key}"}
+    expected = {
+        "lines_added": 3,
+        "lines_removed": 0,
+        "commits": 0,
+        "pull_requests": 0,
+        "active_time_s": 0.185,
+    }
+    (listed,) = (await client.get(api(running), headers=headers)).json()["sessions"]
+    assert listed["session_id"] == CAPTURE_SESSION
+    assert {k: listed[k] for k in expected} == expected
+    assert "traces" not in listed
+    resp = await client.get(f"{api(running)}/{CAPTURE_SESSION}", headers=headers)
+    assert resp.status_code == 200
+    session = resp.json()
+    assert {k: session[k] for k in expected} == expected
+    assert (session["api_requests"], session["title"]) == (2, "write hello.txt with two lines")
+    assert session["traces"] == [
+        {
+            "trace_id": "83bb0fdbe56566fd6fb20f2f0986d302",
+            "spans": 6,
+            "root_name": "claude_code.interaction",
+            "start": "2026-12-04T10:26:29.653Z",
+            "duration_ms": 185.553,
+        }
+    ]
+
+
+async def test_a_session_without_metrics_has_zero_figures_and_no_traces(
+    running: RunningCollector, client: httpx.AsyncClient
+) -> None:
+    """The logs-only sample: every metric figure is 0 and its traces are empty."""
+    key = await running.key(roles=("sessions_read",))
+    resp = await client.get(f"{api(running)}/{SESSION}", headers={"Authorization": f"Bearer {key}"})
+    session = resp.json()
+    fields = ("lines_added", "lines_removed", "commits", "pull_requests", "active_time_s")
+    assert {k: session[k] for k in fields} == dict.fromkeys(fields, 0)
+    assert session["traces"] == []
