@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import structlog
 from pydantic import Field
 
-from collector.component import ComponentID, Factory, Host, Kind
+from collector.component import ALL_SIGNALS, ComponentID, Factory, Host, Kind
 from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
@@ -93,7 +93,9 @@ FACTORY = Factory(
     TYPE,
     ClickHouseExporterConfig,
     create,
-    "stores logs, sessions and prompts in ClickHouse (embedded chDB or a server)",
+    "stores logs, sessions and prompts, metrics and traces in ClickHouse (embedded chDB or a "
+    "server)",
+    ALL_SIGNALS,
 )
 
 
