@@ -1,5 +1,12 @@
-"""``clickhouse`` exporter: stores logs, and through them sessions and prompts, in
-ClickHouse: embedded chDB (``chdb://PATH``) or a server (``http(s)://host:port``).
+"""``clickhouse`` exporter: stores logs, and through them sessions and prompts, and metrics
+and traces, in ClickHouse: embedded chDB (``chdb://PATH``) or a server
+(``http(s)://host:port``).
+
+Metrics and traces batches go to the OpenTelemetry Collector's tables (``otel_metrics_*`` by
+kind, ``otel_traces``), their columns built in Python on the store's thread
+(:mod:`collector.sessions.clickhouse.otel_signals`), one insert per table; their rows are
+idempotent on an identity ClickHouse computes, so a redelivery stores nothing twice. The rest
+of this describes logs; errors are handled alike for all three.
 
 At start the schema is created or migrated (``create_schema``); a server that is down at
 start is connected to, and its schema created, in the background. Inserts run off the event

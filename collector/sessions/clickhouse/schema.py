@@ -19,6 +19,19 @@ the copies. Aggregating states in a materialized view (``sumState``) would not b
 idempotent: a duplicate insert would add twice, and a materialized view does not inherit its
 source table's insert deduplication.
 
+Metrics and traces (version 4) are stored as the OpenTelemetry Collector's ClickHouse
+exporter stores them, so Grafana's ClickHouse data source reads them: ``otel_metrics_gauge``,
+``otel_metrics_sum``, ``otel_metrics_histogram``, ``otel_metrics_exponential_histogram``,
+``otel_metrics_summary`` and ``otel_traces`` (with ``otel_traces_trace_id_ts``, each trace's
+time range), its columns and types, plus ``Tenant`` and ``ValuesOutOfRange``. Each is a
+ReplacingMergeTree whose sorting key starts with ``Tenant`` and ends with ``RecordId``, a
+``cityHash64`` that ClickHouse computes of every column the row was inserted with
+(:data:`collector.sessions.clickhouse.otel_signals.COLUMNS`): the same data point or span
+stored twice is one row after a merge or with ``FINAL``, two that differ in anything stay
+two. A session's metric figures (:mod:`collector.sessions.clickhouse.queries`) read
+``otel_metrics_sum FINAL``: delta points add once each, a cumulative series counts its latest
+value.
+
 Versions 1 and 2 formed every identity from ``(Tenant, SessionId, Sequence, EventName,
 EventTime)``, so records without ``session.id``/``event.sequence`` that shared a service and
 a time collapsed into one. Version 3 copies both tables into the new identity (rows stored
