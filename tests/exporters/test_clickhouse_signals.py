@@ -685,3 +685,30 @@ async def test_a_session_gets_its_metric_figures_and_its_traces(
         queries.METRIC_FIELDS, 0
     )
     assert await store.call(queries.get_session_detail, store, "globex", session) is None
+
+
+async def test_the_metrics_and_traces_tables_keep_rows_for_the_stores_ttl(
+    store_endpoint: dict[str, Any],
+) -> None:
+    """With ``ttl`` set, every new table drops rows that old, by their own time column."""
+    config = ClickHouseExporterConfig.model_validate({**store_endpoint, "ttl": "720h"})
+    exp = ClickHouseExporter(ComponentID("clickhouse"), config)
+    await exp.start(NoHost())
+    try:
+        found = await query(
+            exp,
+            "SELECT name, create_table_query AS q FROM system.tables "
+            "WHERE database = currentDatabase() AND (name LIKE 'otel_metrics_%' "
+            "OR name LIKE 'otel_traces%') AND engine NOT IN ('MaterializedView')",
+        )
+        ttl = {r["name"]: r["q"].split(" TTL ", 1)[1].split(" SETTINGS")[0] for r in found}
+        assert ttl == {
+            **{
+                f"otel_metrics_{kind}": "toDateTime(TimeUnix) + toIntervalSecond(2592000)"
+                for kind in ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+            },
+            "otel_traces": "toDateTime(Timestamp) + toIntervalSecond(2592000)",
+            "otel_traces_trace_id_ts": "Start + toIntervalSecond(2592000)",
+        }
+    finally:
+        await exp.shutdown()
