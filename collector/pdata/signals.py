@@ -37,8 +37,8 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from collector.consumererror import DecodeError, TooMuchInRequest
-from collector.pdata import otlp_proto
-from collector.pdata.records import MAX_MESSAGE_DEPTH, LogBatch, RequestLimits
+from collector.pdata import otlp_json_messages, otlp_proto
+from collector.pdata.records import LogBatch, RequestLimits
 
 
 class Signal(enum.StrEnum):
@@ -195,8 +195,7 @@ def _parse(cls: Any, data: bytes) -> Any:
 
 
 #: OTLP/JSON writes these ``bytes`` fields in hex, where protobuf's JSON mapping has base64
-_HEX_IDS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id",
-                      "parent_span_id"})  # fmt: skip
+_HEX_IDS = frozenset({"traceId", "spanId", "parentSpanId"})
 
 
 def _parse_json(cls: Any, data: bytes) -> Any:
@@ -204,35 +203,7 @@ def _parse_json(cls: Any, data: bytes) -> Any:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise DecodeError(f"invalid OTLP/JSON {cls.__name__}: not an object")
-    try:
-        _hex_to_base64(doc, 0)
-        return json_format.ParseDict(
-            doc, cls(), ignore_unknown_fields=True, max_recursion_depth=MAX_MESSAGE_DEPTH
-        )
-    except (json_format.ParseError, ValueError, TypeError) as exc:
-        raise DecodeError(f"invalid OTLP/JSON {cls.__name__}: {_short(str(exc))}") from None
-    except RecursionError:
-        raise DecodeError("invalid OTLP/JSON: nested too deeply") from None
-
-
-def _hex_to_base64(node: Any, depth: int) -> None:
-    if depth > MAX_MESSAGE_DEPTH:
-        raise DecodeError("invalid OTLP/JSON: nested too deeply")
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _HEX_IDS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
-                except ValueError:
-                    raise DecodeError(f"invalid OTLP/JSON: {key} is not hex") from None
-            elif isinstance(value, (dict, list)):
-                _hex_to_base64(value, depth + 1)
-    elif isinstance(node, list):
-        for value in node:
-            if isinstance(value, (dict, list)):
-                _hex_to_base64(value, depth + 1)
+    return otlp_json_messages.parse(cls, doc)
 
 
 def _short(text: str) -> str:
