@@ -19,6 +19,11 @@ Two modes:
   whatever the answers; latency is measured from the *scheduled* start, so queueing in the
   generator (coordinated omission) is counted against the collector.
 
+With ``--signal metrics`` or ``--signal traces`` the bodies are Claude Code's own metrics or
+traces exports (``tests/data/claude-code-2.1.197-write/http-protobuf``: 10 data points or 6
+spans per export) repeated to about ``--batch`` data points or spans, each copy with a session
+id (and trace and span ids) of its own; send them to ``/v1/metrics`` or ``/v1/traces``.
+
 Both are bounded by ``--duration`` and ``--max-requests``. The first ``--warmup`` seconds are
 sent but not measured. Prints one JSON object: accepted records/s, requests, errors by
 status, and p50/p90/p99 latency in milliseconds.
@@ -43,6 +48,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -329,6 +335,80 @@ def encode(doc: dict[str, Any], encoding: str) -> bytes:
     return otlp_proto.encode_request(LogBatch("bench", otlp_json.decode_request(data)))
 
 
+CAPTURE = (
+    Path(__file__).resolve().parent.parent / "tests" / "data" / "claude-code-2.1.197-write"
+    / "http-protobuf"
+)  # fmt: skip
+#: data points or spans in one export of the capture
+PER_EXPORT = {"metrics": 10, "traces": 6}
+GRPC_METHODS = {
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+}
+
+
+def signal_batch(signal: str, batch: int) -> int:
+    """The data points or spans one body holds: whole exports, about ``batch``."""
+    if signal == "logs":
+        return batch
+    return max(1, round(batch / PER_EXPORT[signal])) * PER_EXPORT[signal]
+
+
+def signal_body(rng: random.Random, signal: str, batch: int, encoding: str) -> bytes:
+    """Claude Code's metrics or traces export, repeated into ``signal_batch`` items, each copy
+    with fresh session, trace and span ids."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    cls = ExportMetricsServiceRequest if signal == "metrics" else ExportTraceServiceRequest
+    one = cls.FromString((CAPTURE / f"{signal}.pb").read_bytes())
+    request = cls()
+    for _ in range(signal_batch(signal, batch) // PER_EXPORT[signal]):
+        copy = cls()
+        copy.CopyFrom(one)
+        session = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        ids: dict[bytes, bytes] = {}
+        if signal == "metrics":
+            for rm in copy.resource_metrics:
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        for p in getattr(m, m.WhichOneof("data")).data_points:
+                            _set_session(p.attributes, session)
+        else:
+            for rs in copy.resource_spans:
+                for ss in rs.scope_spans:
+                    for sp in ss.spans:
+                        _set_session(sp.attributes, session)
+                        sp.trace_id = _fresh(rng, ids, sp.trace_id)
+                        sp.span_id = _fresh(rng, ids, sp.span_id)
+                        sp.parent_span_id = _fresh(rng, ids, sp.parent_span_id)
+        request.MergeFrom(copy)
+    if encoding == "proto":
+        return bytes(request.SerializeToString())
+    from collector.pdata import signals
+
+    items = signals.DECODERS[(signals.Signal(signal), "proto")](request.SerializeToString(), None)
+    return signals.batch_of(signal, "bench", items).to_json()  # type: ignore[union-attr]
+
+
+def _fresh(rng: random.Random, ids: dict[bytes, bytes], old: bytes) -> bytes:
+    """A new id for ``old``, the same one each time within a copy (parents stay linked)."""
+    if old and old not in ids:
+        ids[old] = rng.randbytes(len(old))
+    return ids.get(old, old)
+
+
+def _set_session(attributes: Any, session: str) -> None:
+    for kv in attributes:
+        if kv.key == "session.id":
+            kv.value.string_value = session
+
+
 def body_pool(
     seed: int,
     size: int,
@@ -338,9 +418,13 @@ def body_pool(
     active_sessions: int,
     sessions_per_batch: int,
     secret_rate: float,
+    signal: str = "logs",
 ) -> list[bytes]:
     """``size`` encoded bodies drawn from ``active_sessions`` ongoing sessions."""
     rng = random.Random(seed)
+    if signal != "logs":
+        bodies = [signal_body(rng, signal, batch, encoding) for _ in range(size)]
+        return [gzip.compress(b, 1) for b in bodies] if use_gzip else bodies
     sessions = [Session(random.Random(rng.getrandbits(64))) for _ in range(active_sessions)]
     bodies = []
     for _ in range(size):
@@ -372,6 +456,7 @@ class WorkerSettings:
     timeout: float
     stagger: float  # fraction of one interval to offset this process's schedule
     seed: int  # the same seed gives the same bodies
+    signal: str = "logs"
 
 
 @dataclass
@@ -453,14 +538,12 @@ class GrpcConnection:
     _STATUS = {"RESOURCE_EXHAUSTED": 429, "UNAVAILABLE": 503, "UNAUTHENTICATED": 401,
                "PERMISSION_DENIED": 403, "INVALID_ARGUMENT": 400}  # fmt: skip
 
-    def __init__(self, target: str, key: str, use_gzip: bool) -> None:
+    def __init__(self, target: str, key: str, use_gzip: bool, signal: str = "logs") -> None:
         import grpc
 
         self._grpc = grpc
         self.channel = grpc.aio.insecure_channel(target)
-        self.export = self.channel.unary_unary(
-            "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-        )
+        self.export = self.channel.unary_unary(GRPC_METHODS[signal])
         self.metadata = (("authorization", f"Bearer {key}"),)
         self.compression = grpc.Compression.Gzip if use_gzip else None
 
@@ -500,7 +583,7 @@ async def _run_worker(s: WorkerSettings, bodies: list[bytes], start: float) -> W
     idle: asyncio.Queue[HttpConnection | GrpcConnection] = asyncio.Queue()
     for _ in range(s.conns):
         idle.put_nowait(
-            GrpcConnection(parts.netloc, s.key, s.use_gzip)
+            GrpcConnection(parts.netloc, s.key, s.use_gzip, s.signal)
             if grpc
             else HttpConnection(parts.hostname or "127.0.0.1", parts.port or 80)
         )
@@ -583,6 +666,7 @@ def _worker(
         active_sessions=s.active_sessions,
         sessions_per_batch=s.sessions_per_batch,
         secret_rate=s.secret_rate,
+        signal=s.signal,
     )
     build = time.monotonic() - t0
     # No garbage collection while measuring: a full collection here takes about 20 ms, and
@@ -637,8 +721,10 @@ def run_load(
     secret_rate: float = 0.01,
     timeout: float = 30.0,
     seed: int = 1,
+    signal: str = "logs",
 ) -> dict[str, Any]:
     """Run the load and return the summary (what the command line prints as JSON)."""
+    batch = signal_batch(signal, batch)
     ctx = mp.get_context("fork")
     ready, results = ctx.Queue(), ctx.Queue()
     go, start_at = ctx.Event(), ctx.Value("d", 0.0)
@@ -663,6 +749,7 @@ def run_load(
             timeout=timeout,
             stagger=i / procs,
             seed=seed,
+            signal=signal,
         )
         p = ctx.Process(target=_worker, args=(i, settings, ready, go, start_at, results))
         p.start()
@@ -704,6 +791,7 @@ def run_load(
     errors = {k: v for k, v in merged.statuses.items() if k != "200"}
     return {
         "mode": "max" if rate is None else "fixed",
+        "signal": signal,
         "target_records_per_s": rate,
         "encoding": encoding,
         "gzip": use_gzip,
@@ -772,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     p.add_argument("--seed", type=int, default=1, help="the same seed sends the same bodies")
+    p.add_argument("--signal", choices=("logs", "metrics", "traces"), default="logs",
+                   help="metrics and traces: Claude Code's own exports")  # fmt: skip
     a = p.parse_args(argv)
     key = a.key or os.environ.get("SESSION_COLLECTOR_KEY", "")
     if not key:
@@ -794,6 +884,7 @@ def main(argv: list[str] | None = None) -> int:
         secret_rate=a.secret_rate,
         timeout=a.timeout,
         seed=a.seed,
+        signal=a.signal,
     )
     sys.stdout.write(orjson.dumps(summary).decode() + "\n")
     return 0

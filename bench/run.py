@@ -376,6 +376,8 @@ class Settings:
     workers: int
     no_redaction: bool
     grpc: bool = False
+    #: what b sends: logs, or Claude Code's metrics or traces exports
+    signal: str = "logs"
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
@@ -411,7 +413,7 @@ def run_loadgen(
     (the generator announces it on stderr once its bodies are built)."""
     cmd = [PY, str(BENCH / "loadgen.py"), "--url", url, "--key", key]
     cmd += ["--procs", str(s.procs), "--conns", str(s.conns), "--encoding", s.encoding]
-    cmd += ["--duration", str(s.duration), "--warmup", str(s.warmup)]
+    cmd += ["--duration", str(s.duration), "--warmup", str(s.warmup), "--signal", s.signal]
     if s.gzip:
         cmd.append("--gzip")
     if rate is not None:
@@ -656,6 +658,8 @@ def kafka_cleanup(s: Settings, topics: list[str]) -> None:
 
 def scenario_b(s: Settings) -> dict[str, Any]:
     edge_processors = ["cowork"] if s.no_redaction else ["cowork", "redaction"]
+    if s.signal != "logs":  # cowork takes logs only; spans carry prompts: redaction
+        edge_processors = ["redaction"] if s.signal == "traces" and not s.no_redaction else []
     topic = f"bench-b-{int(time.time())}-{uuid.uuid4().hex[:6]}"
     asyncio.run(create_topic(s.bootstrap, topic, s.partitions))
     try:
@@ -676,6 +680,8 @@ def scenario_b(s: Settings) -> dict[str, Any]:
                         "kafka": {
                             "brokers": [s.bootstrap],
                             "topic": topic,
+                            "metrics": {"topic": topic},
+                            "traces": {"topic": topic},
                             "encoding": "otlp_proto",
                             "key_attributes": ["session.id"],
                             "compression": "zstd",
@@ -688,7 +694,7 @@ def scenario_b(s: Settings) -> dict[str, Any]:
                         "extensions": ["apikeys"],
                         "telemetry": telemetry(wd),
                         "pipelines": {
-                            "logs": {
+                            s.signal: {
                                 "receivers": ["otlp"],
                                 "processors": edge_processors,
                                 "exporters": ["kafka"],
@@ -704,7 +710,7 @@ def scenario_b(s: Settings) -> dict[str, Any]:
                 url = (
                     f"grpc://127.0.0.1:{grpc_port}"
                     if s.grpc
-                    else f"http://127.0.0.1:{port}/v1/logs"
+                    else f"http://127.0.0.1:{port}/v1/{s.signal}"
                 )
                 phases = http_phases(s, "b", collector, url, key)
                 rss_peak = collector.status_kib("VmHWM")
@@ -715,8 +721,10 @@ def scenario_b(s: Settings) -> dict[str, Any]:
             queued = collector.log_has("downstream failing")
             return {
                 "scenario": "b",
-                "pipeline": f"otlp{'/grpc' if s.grpc else ''} -> {' -> '.join(edge_processors)}"
-                " -> kafka (zstd, acks all)",
+                "signal": s.signal,
+                "pipeline": f"otlp{'/grpc' if s.grpc else ''} -> "
+                + "".join(f"{p} -> " for p in edge_processors)
+                + "kafka (zstd, acks all)",
                 "workers": s.workers,
                 "topic": topic,
                 "partitions": s.partitions,
@@ -1256,6 +1264,13 @@ def main(argv: list[str] | None = None) -> int:
         help="b over OTLP/gRPC (the receiver's protocols.grpc) instead of OTLP/HTTP",
     )
     p.add_argument(
+        "--signal",
+        choices=("logs", "metrics", "traces"),
+        default="logs",
+        help="b with Claude Code's metrics or traces exports (otlp -> kafka; traces: "
+        "redaction first) instead of logs",
+    )
+    p.add_argument(
         "--rate",
         type=float,
         action="append",
@@ -1289,6 +1304,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=a.workers,
         no_redaction=a.no_redaction,
         grpc=a.grpc,
+        signal=a.signal,
     )
     env = environment()
     results: list[dict[str, Any]] = []

@@ -479,32 +479,34 @@ class RedactionProcessor:
     def _mask_spans(self, batch: TracesBatch) -> None:
         """Every string attribute of a span and of its events is searched (spans carry the
         prompt as ``user_prompt`` and tool input under names of their own), except
-        ``allow_keys``; ``deny_keys`` lose their value. Texts of the batch are searched
-        together, as for logs; a span that changed gets ``summary_attribute``."""
+        ``allow_keys``; ``deny_keys`` lose their value; a span that changed gets
+        ``summary_attribute``.
+
+        The spans of a batch are gated together on their protobuf encoding (serialized in C,
+        read as Latin-1 so each byte is one character): a string holds its text verbatim
+        there, so a span in which no pattern's gate opens holds no secret in any string, and
+        only the others have their attributes read one by one."""
+        spans = [item.pb for item in batch.records]
+        if not self._deny and not self._extra:
+            blobs = [span.SerializeToString().decode("latin-1") for span in spans]
+            spans = [spans[i] for i in self.suspects(blobs)]
         allow, deny = set(self.config.allow_keys), set(self._deny)
-        texts: list[str] = []
-        owners: list[tuple[Any, Any]] = []  # (span, the KeyValue holding the text)
-        counts: dict[int, tuple[Any, int]] = {}  # id(span): (span, masks applied)
-        for item in batch.records:
-            span = item.pb
+        total = 0
+        for span in spans:
+            count = 0
             for kvs in (span.attributes, *(event.attributes for event in span.events)):
                 for kv in kvs:
                     value = kv.value
-                    if kv.key in deny and value.string_value != DENIED:
-                        value.string_value = DENIED
-                        counts[id(span)] = (span, counts.get(id(span), (span, 0))[1] + 1)
-                    elif kv.key not in allow and kv.key not in deny and value.string_value:
-                        texts.append(value.string_value)
-                        owners.append((span, kv))
-        for i in self.suspects(texts):
-            masked, found = self.mask_text(texts[i])
-            if found:
-                span, kv = owners[i]
-                kv.value.string_value = masked
-                counts[id(span)] = (span, counts.get(id(span), (span, 0))[1] + found)
-        total = 0
-        for span, count in counts.values():
-            if self._summary:
+                    if kv.key in deny:
+                        if value.string_value != DENIED:
+                            value.string_value = DENIED
+                            count += 1
+                    elif kv.key not in allow and value.string_value:
+                        masked, found = self.mask_text(value.string_value)
+                        if found:
+                            value.string_value = masked
+                            count += found
+            if count and self._summary:
                 summary = next((kv for kv in span.attributes if kv.key == self._summary), None)
                 if summary is None:
                     summary = span.attributes.add(key=self._summary)

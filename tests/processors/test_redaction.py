@@ -10,14 +10,19 @@ import base64
 import json
 import random
 import string
+from typing import Any
 
 import pytest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PbScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from pydantic import ValidationError
 
 from collector.component import ComponentID, Kind
 from collector.consumererror import RetryableError
 from collector.pdata import otlp_json
 from collector.pdata.records import AnyValue, LogBatch, LogRecord
+from collector.pdata.signals import TracesBatch, decode_traces
 from processors.redaction import (
     BUILTIN_NAMES,
     DEFAULT_ATTRIBUTES,
@@ -25,6 +30,7 @@ from processors.redaction import (
     RedactionConfig,
     RedactionProcessor,
 )
+from tests.conftest import REPO
 from tests.doubles import RecordingExporter, RecordingExporterConfig
 
 _rng = random.Random(20240611)
@@ -624,3 +630,73 @@ def test_a_batch_search_finds_the_text_holding_a_hidden_secret(form: str) -> Non
     text, _ = HIDDEN_SECRETS[form]
     plain = ['{"command":"ls -la\\n"}', "curl https://x.example.com/?q=a%20b", "hello"]
     assert processor.suspects([*plain, text, *plain]) == [len(plain)]
+
+
+# -- spans ------------------------------------------------------------------------------------
+
+
+def span_batch(*spans: Any) -> TracesBatch:
+    from collector.pdata.signals import Origin, Span
+
+    resource, scope = Origin(PbResource()), Origin(PbScope())
+    return TracesBatch("acme", [Span(resource, scope, s) for s in spans])
+
+
+def span(name: str, **attributes: Any) -> Any:
+    pb = PbSpan(name=name)
+    for key, value in attributes.items():
+        kv = pb.attributes.add(key=key)
+        if isinstance(value, int):
+            kv.value.int_value = value
+        else:
+            kv.value.string_value = value
+    return pb
+
+
+def attrs(pb: Any) -> dict[str, Any]:
+    return {kv.key: getattr(kv.value, kv.value.WhichOneof("value")) for kv in pb.attributes}
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"), [c[1:] for c in SECRETS], ids=[c[0] for c in SECRETS]
+)
+async def test_builtin_secret_is_masked_in_any_span_attribute_among_many_spans(
+    secret: str, expected: str
+) -> None:
+    processor, recorder = make()
+    quiet = [span(f"s{i}", user_prompt=f"plain text {i}", session_id="abc") for i in range(20)]
+    loud = span("interaction", user_prompt=f"use {secret} now", duration_ms=3)
+    await processor.consume(span_batch(*quiet, loud, *quiet[:5]))
+    (batch,) = recorder.batches
+    assert attrs(batch.records[20].pb)["user_prompt"] == f"use {expected} now"
+    assert attrs(batch.records[20].pb)["redaction.masked.count"] == 1
+    assert [attrs(s.pb) for s in batch.records[:20]] == [attrs(s) for s in quiet]
+
+
+async def test_a_secret_in_a_span_event_attribute_is_masked() -> None:
+    processor, recorder = make()
+    pb = span("tool")
+    pb.events.add(name="tool.input").attributes.add(key="input").value.string_value = (
+        "curl -H 'Authorization: Bearer ghp_" + "a1B2" * 9 + "'"
+    )
+    await processor.consume(span_batch(pb))
+    (event,) = recorder.batches[0].records[0].pb.events
+    assert "ghp_" not in event.attributes[0].value.string_value
+    assert attrs(recorder.batches[0].records[0].pb)["redaction.masked.count"] == 1
+
+
+async def test_span_allow_keys_are_left_and_deny_keys_emptied() -> None:
+    secret = "sk-ant-api03-" + rand(93, B64URL) + "AA"
+    processor, recorder = make(allow_keys=["fixture"], deny_keys=["user.email"])
+    await processor.consume(span_batch(span("s", fixture=secret, **{"user.email": "a@b.c"})))
+    got = attrs(recorder.batches[0].records[0].pb)
+    assert got["fixture"] == secret
+    assert got["user.email"] == "[REDACTED]"
+
+
+async def test_a_real_claude_code_trace_export_passes_unchanged() -> None:
+    data = (REPO / "tests/data/claude-code-2.1.197-write/grpc/traces.pb").read_bytes()
+    processor, recorder = make()
+    await processor.consume(TracesBatch("acme", decode_traces(data)))
+    assert recorder.batches[0].to_proto() == TracesBatch("acme", decode_traces(data)).to_proto()
+    assert processor.masked_total == 0
