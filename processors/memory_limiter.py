@@ -5,8 +5,9 @@ Every ``check_interval`` it reads the process's resident memory. Above the soft 
 (``limit_mib - spike_limit_mib``) every batch is refused with a retryable overload error:
 the OTLP receiver answers 429 with ``Retry-After``, the Kafka receiver waits and retries,
 and nothing is dropped silently (refusals are counted in
-``otelcol_processor_refused_log_records``). Above ``limit_mib`` it also forces a garbage
-collection. An embedded chDB store lives in the same process and counts toward its memory.
+``otelcol_processor_refused_log_records``, ``_metric_points`` or ``_spans``). Above
+``limit_mib`` it also forces a garbage collection. An embedded chDB store lives in the same
+process and counts toward its memory.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from collector.component import (
 )
 from collector.confmap.units import Duration
 from collector.consumererror import OverloadError
-from collector.pdata.signals import Batch
+from collector.pdata.signals import Batch, Signal, signal_of
 from collector.telemetry import metrics
 
 TYPE = "memory_limiter"
@@ -91,7 +92,10 @@ class MemoryLimiter:
         self.next_consumer = next_consumer
         self.refusing = False
         self._task: asyncio.Task[None] | None = None
-        self._refused = metrics.processor_refused.labels(str(component_id))
+        self._refused = {
+            s: metrics.of_signal(metrics.processor_refused, s).labels(str(component_id))
+            for s in Signal
+        }
         #: how resident memory is read; a test may replace it
         self.measure = resident_bytes
 
@@ -126,7 +130,7 @@ class MemoryLimiter:
 
     async def consume(self, batch: Batch) -> None:
         if self.refusing:
-            self._refused.inc(len(batch.records))
+            self._refused[signal_of(batch)].inc(len(batch.records))
             raise OverloadError(
                 "memory limit reached; try again shortly", component=str(self.id),
                 retry_after=max(1.0, self.config.check_interval.total_seconds()),

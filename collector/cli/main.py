@@ -223,7 +223,10 @@ def _components() -> int:
     for kind in Kind:
         print(f"{kind.value}:")
         for factory in registry.factories(kind):
-            print(f"  {factory.type:<12} {factory.description}")
+            signals = ""
+            if kind is not Kind.EXTENSION:
+                signals = f" [{', '.join(sorted(factory.signals))}]"
+            print(f"  {factory.type:<14} {factory.description}{signals}")
     return 0
 
 

@@ -61,7 +61,7 @@ processor_refused = Counter(
 _UNITS = {"metrics": ("metric_points", "Metric data points"), "traces": ("spans", "Spans")}
 _BY_SIGNAL: dict[int, dict[str, Counter]] = {}
 for _counter in (receiver_accepted, receiver_refused, exporter_sent, exporter_send_failed,
-                 exporter_enqueue_failed):  # fmt: skip
+                 exporter_enqueue_failed, processor_refused):  # fmt: skip
     _name = _counter._name.removesuffix("_log_records")
     _family: dict[str, Counter] = {"logs": _counter}
     for _signal, (_unit, _what) in _UNITS.items():

@@ -118,6 +118,13 @@ def test_components_lists_the_builtin_types_by_kind(cli: Run) -> None:
     assert "apikeys" in by_kind["extensions"]
 
 
+def test_components_names_the_signals_each_type_takes(cli: Run) -> None:
+    lines = {line.split()[0]: line for line in cli("components").stdout.splitlines() if line}
+    assert lines["otlp"].endswith("[logs, metrics, traces]")
+    assert lines["cowork"].endswith("[logs]")
+    assert lines["redaction"].endswith("[logs, traces]")
+
+
 # --- keys ------------------------------------------------------------------------------
 
 
