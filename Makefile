@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv clean services browser
+.PHONY: run test lint venv clean services services-stop browser
 
 venv: $(VENV)/.installed
 
@@ -34,10 +34,15 @@ browser:
 test: venv browser
 	@line=$$(scripts/dev-services start) || { echo "the Kafka broker did not start" >&2; exit 1; }; \
 	export $$line; echo "$$line"; \
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	echo "the Kafka broker is left running for the next run; stop it with: make services-stop"; \
+	exit $$status
 
 services: ## start the services the tests use (Kafka on 127.0.0.1:$${KAFKA_PORT:-9092})
 	scripts/dev-services start
+
+services-stop: ## stop the services `make test` and `make services` started
+	scripts/dev-services stop
 
 lint: venv
 	$(BIN)/ruff check .
