@@ -22,6 +22,11 @@ from pathlib import Path
 import orjson
 
 PREFIX = "sck_"
+#: the roles the built-in components ask for, by default, and what each lets a key do
+KNOWN_ROLES = {
+    "mcp_watch_scan": "send telemetry (the otlp receiver's required_role)",
+    "sessions_read": "read sessions and prompts (the sessions_api extension and the console)",
+}
 FORMAT_VERSION = 1
 
 

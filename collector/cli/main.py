@@ -103,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         dest="roles",
         metavar="ROLE",
-        help="a role of the key (repeatable; default: mcp_watch_scan)",
+        help="a role of the key (repeatable; default: mcp_watch_scan): "
+        + "; ".join(f"{role}: {what}" for role, what in keystore.KNOWN_ROLES.items()),
+    )
+    create.add_argument(
+        "--allow-custom-role",
+        action="store_true",
+        help="accept a role other than those above (for a component whose required_role names it)",
     )
     create.add_argument("--personal", action="store_true", help="a personal key of --user")
     create.add_argument("--user", metavar="EMAIL", help="the owner of a personal key")
@@ -232,6 +238,13 @@ def _components() -> int:
 
 def _keys(args: argparse.Namespace) -> int:
     if args.keys_command == "create":
+        unknown = [r for r in args.roles if r not in keystore.KNOWN_ROLES]
+        if unknown and not args.allow_custom_role:
+            known = ", ".join(keystore.KNOWN_ROLES)
+            raise keystore.KeyStoreError(
+                f"unknown role {unknown[0]!r}: the roles are {known} (a role that a "
+                "component's required_role names: add --allow-custom-role)"
+            )
         key, secret = keystore.create(
             args.keys_file,
             org=args.org,

@@ -160,10 +160,26 @@ def test_keys_file_is_private_and_holds_the_id_but_not_the_secret(cli: Run, tmp_
 def test_repeated_role_gives_several_roles(cli: Run, tmp_path: Path) -> None:
     """``--role`` given twice makes a key with both roles, in order."""
     keys_file = tmp_path / "keys.json"
-    created = create_key(cli, keys_file, "--role", "mcp_watch_scan", "--role", "admin")
-    assert created["roles"] == ["mcp_watch_scan", "admin"]
+    created = create_key(cli, keys_file, "--role", "mcp_watch_scan", "--role", "sessions_read")
+    assert created["roles"] == ["mcp_watch_scan", "sessions_read"]
     _, listed = list_keys(cli, keys_file)
-    assert listed[0]["roles"] == ["mcp_watch_scan", "admin"]
+    assert listed[0]["roles"] == ["mcp_watch_scan", "sessions_read"]
+
+
+def test_an_unknown_role_is_refused_naming_the_known_ones(cli: Run, tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys.json"
+    args = ["keys", "create", "--keys-file", str(keys_file), "--org", "acme", "--name", "me"]
+    result = cli(*args, "--role", "bogus_role")
+    assert result.returncode != 0
+    assert "unknown role 'bogus_role'" in result.stderr
+    assert "mcp_watch_scan, sessions_read" in result.stderr
+    assert not keys_file.exists()
+
+
+def test_a_custom_role_is_taken_when_allowed(cli: Run, tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys.json"
+    created = create_key(cli, keys_file, "--role", "ingest_eu", "--allow-custom-role")
+    assert created["roles"] == ["ingest_eu"]
 
 
 def test_personal_key_without_user_fails_with_a_clear_message(cli: Run, tmp_path: Path) -> None:
