@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine, Sequence
-from importlib import resources
+from importlib import metadata, resources
 from typing import Any
 
 import orjson
@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="session-collector",
         description="Collects Claude Code and Claude Cowork telemetry into sessions and prompts.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('session-collector')}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
