@@ -134,9 +134,12 @@ def validate(conf: ConfMap, registry: Registry) -> Config:
             for err in exc.errors():
                 problem(("service", *map(str, err["loc"])), _describe(err))
 
-    if service is not None:
-        _check_references(service, components, declared, problem)
-        _check_signals(service, components, registry, problem)
+    # References are checked in the same pass, on the parts of the service section that are
+    # valid, so fixing one problem never reveals another that was there all along.
+    checked = service if service is not None else _valid_parts(raw_service)
+    if checked is not None:
+        _check_references(checked, components, declared, problem)
+        _check_signals(checked, components, registry, problem)
     if problems or service is None:
         raise ConfigError(problems)
     return Config(components, service, conf.data)
@@ -184,6 +187,29 @@ def _check_references(
                     problem(path, f'extension "{ext}" is not configured')
                 elif ext not in enabled:
                     problem(path, f'extension "{ext}" is not enabled in service.extensions')
+
+
+def _valid_parts(raw: object) -> ServiceConfig | None:
+    """The pipelines and extensions of an invalid ``service`` section that are valid on their
+    own (their problems are reported already), for the reference checks."""
+    if not isinstance(raw, dict):
+        return None
+    pipelines: dict[str, PipelineConfig] = {}
+    raw_pipelines = raw.get("pipelines")
+    for key, value in (raw_pipelines.items() if isinstance(raw_pipelines, dict) else ()):
+        try:
+            if ComponentID.parse(str(key)).type in _SIGNALS:
+                pipelines[str(key)] = PipelineConfig.model_validate(value)
+        except (ValidationError, ValueError):
+            continue
+    extensions: list[ComponentID] = []
+    raw_extensions = raw.get("extensions")
+    for value in raw_extensions if isinstance(raw_extensions, list) else ():
+        try:
+            extensions.append(ComponentID.parse(value))
+        except ValueError:
+            continue
+    return ServiceConfig.model_construct(extensions=extensions, pipelines=pipelines)
 
 
 def _check_signals(

@@ -280,6 +280,18 @@ def test_a_pipeline_of_an_unknown_signal_names_the_three(tmp_path: Path) -> None
     assert "'logs', 'metrics', 'traces'" in line
 
 
+def test_a_service_field_error_and_a_reference_error_are_reported_in_one_pass(
+    tmp_path: Path,
+) -> None:
+    text = PLAIN.replace("exporters: [debug]", "exporters: [debug, ghost]") + (
+        "  telemetry:\n    logs:\n      level: loud\n"
+    )
+    lines = problems_of([write(tmp_path, "c.yaml", text)])
+    assert len(lines) == 2, lines
+    assert any("service.telemetry.logs.level" in line for line in lines)
+    assert any('references exporter "ghost"' in line for line in lines)
+
+
 def test_unknown_top_level_section_names_file_and_section(tmp_path: Path) -> None:
     """A top-level key that is no section (e.g. ``processor:``) is reported by name."""
     path = write(tmp_path, "c.yaml", PLAIN + "processor: {}\n")
