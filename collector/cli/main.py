@@ -229,13 +229,14 @@ def run_loop(main: Coroutine[Any, Any, int]) -> int:
 
 def _components() -> int:
     registry = builtin_registry()
+    width = max(len(f.type) for kind in Kind for f in registry.factories(kind))
     for kind in Kind:
         print(f"{kind.value}:")
         for factory in registry.factories(kind):
             signals = ""
             if kind is not Kind.EXTENSION:
                 signals = f" [{', '.join(sorted(factory.signals))}]"
-            print(f"  {factory.type:<14} {factory.description}{signals}")
+            print(f"  {factory.type:<{width}}  {factory.description}{signals}")
     return 0
 
 

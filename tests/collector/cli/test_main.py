@@ -118,6 +118,13 @@ def test_components_lists_the_builtin_types_by_kind(cli: Run) -> None:
     assert "apikeys" in by_kind["extensions"]
 
 
+def test_components_start_every_description_in_one_column(cli: Run) -> None:
+    rows = [line for line in cli("components").stdout.splitlines() if line.startswith("  ")]
+    columns = {len(line) - len(line[2:].split(" ", 1)[1].lstrip()) for line in rows}
+    assert len(columns) == 1, rows
+    assert any(line.split()[0] == "memory_limiter" for line in rows)
+
+
 def test_components_names_the_signals_each_type_takes(cli: Run) -> None:
     lines = {line.split()[0]: line for line in cli("components").stdout.splitlines() if line}
     assert lines["otlp"].endswith("[logs, metrics, traces]")
