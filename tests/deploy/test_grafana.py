@@ -59,7 +59,7 @@ from collector.component import ComponentID
 from tests.conftest import SAMPLE, RunningCollector, StartCollector, storage_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import loadgen
+import loadgen  # type: ignore[import-not-found]
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARDS = REPO / "deploy" / "grafana" / "dashboards"
@@ -392,6 +392,15 @@ class Sent:
     #: values stored empty, by tenant and column
     out_of_range: Counter[tuple[str, str]] = field(default_factory=Counter)
 
+    def add(self, signal: str, tenant: str, doc: dict[str, Any]) -> None:
+        """A request of ``signal`` (OTLP/JSON, or protobuf turned into JSON) that was sent."""
+        if signal == "logs":
+            self.events.extend(events_of(tenant, doc))
+        elif signal == "metrics":
+            self.points.extend(points_of(tenant, doc))
+        else:
+            self.spans.extend(spans_of(tenant, doc))
+
 
 # -- generated load -----------------------------------------------------------------------------
 
@@ -445,6 +454,13 @@ def generated_logs(
 # -- filling a store through a running collector ------------------------------------------------
 
 
+REQUESTS: dict[str, Any] = {
+    "logs": ExportLogsServiceRequest,
+    "metrics": ExportMetricsServiceRequest,
+    "traces": ExportTraceServiceRequest,
+}
+
+
 def _pb_to_json(cls: Any, data: bytes) -> dict[str, Any]:
     doc: dict[str, Any] = json_format.MessageToDict(cls.FromString(data))
     return doc
@@ -457,7 +473,7 @@ class Filled:
 
     async def query(self, sql: str) -> list[dict[str, Any]]:
         exporter = self.running.service.exporters[ComponentID("clickhouse")]
-        store = exporter.store  # type: ignore[attr-defined]
+        store = exporter.store
         rows: list[dict[str, Any]] = await store.call(store.query, sql, None)
         return rows
 
@@ -466,7 +482,7 @@ async def _post(client: httpx.AsyncClient, running: RunningCollector, key: str, 
                 body: bytes, media: str) -> None:  # fmt: skip
     receiver = running.service.receivers[ComponentID("otlp")]
     resp = await client.post(
-        f"http://{receiver.address}/v1/{signal}",  # type: ignore[attr-defined]
+        f"http://{receiver.address}/v1/{signal}",
         content=body,
         headers={"Content-Type": media, "Authorization": f"Bearer {key}"},
     )
@@ -506,15 +522,11 @@ async def filled(
             body = orjson.dumps(doc)
             for _ in range(times):
                 await _post(client, running, keys[tenant], "logs", body, json_media)
-            sent.events.extend(events_of(tenant, doc))
+            sent.add("logs", tenant, doc)
 
         await logs("solo", orjson.loads(SAMPLE.read_bytes()))
         for protocol in ("grpc", "http-protobuf", "http-json"):
-            for signal, cls, parse in (
-                ("logs", ExportLogsServiceRequest, events_of),
-                ("metrics", ExportMetricsServiceRequest, points_of),
-                ("traces", ExportTraceServiceRequest, spans_of),
-            ):
+            for signal, cls in REQUESTS.items():
                 if protocol == "http-json":
                     body = (CAPTURES / protocol / f"{signal}.json").read_bytes()
                     doc, media = orjson.loads(body), json_media
@@ -523,17 +535,12 @@ async def filled(
                     doc, media = _pb_to_json(cls, body), pb_media
                 for _ in range(2):  # a client's retry counts once
                     await _post(client, running, keys["acme"], signal, body, media)
-                getattr(
-                    sent, {"logs": "events", "metrics": "points", "traces": "spans"}[signal]
-                ).extend(parse("acme", doc))  # type: ignore[operator]
+                sent.add(signal, "acme", doc)
         rng = random.Random(7)
-        for signal, cls, parse, target in (
-            ("metrics", ExportMetricsServiceRequest, points_of, sent.points),
-            ("traces", ExportTraceServiceRequest, spans_of, sent.spans),
-        ):
-            body = loadgen.signal_body(rng, signal, 30 if signal == "metrics" else 18, "proto")
+        for signal, items in (("metrics", 30), ("traces", 18)):
+            body = loadgen.signal_body(rng, signal, items, "proto")
             await _post(client, running, keys["acme"], signal, body, pb_media)
-            target.extend(parse("acme", _pb_to_json(cls, body)))  # type: ignore[operator]
+            sent.add(signal, "acme", _pb_to_json(REQUESTS[signal], body))
 
         for seed, count, requests, start, tenant, times in (
             (11, 16, 5, datetime(2026, 11, 28, tzinfo=UTC), "acme", 2),
@@ -872,7 +879,8 @@ def test_the_expansion_is_the_plugins() -> None:
     assert expand("$__fromTime AND $__toTime", sel) == (
         "toDateTime(1415792726) AND toDateTime(1447328726)")  # fmt: skip
     assert expand("$__fromTime_ms AND $__toTime_ms", sel) == (
-        "fromUnixTimestamp64Milli(1415792726123) AND fromUnixTimestamp64Milli(1447328726456)")  # fmt: skip
+        "fromUnixTimestamp64Milli(1415792726123) AND "
+        "fromUnixTimestamp64Milli(1447328726456)")  # fmt: skip
     # sqlds replaces every occurrence of a match's text, so a query holding both $__fromTime
     # and $__fromTime_ms expands the second wrongly when $__fromTime comes first (Go's map
     # order decides): the dashboards never mix them
@@ -958,3 +966,126 @@ async def test_every_clickhouse_query_returns_the_figures_of_what_was_sent(fille
     lines = expected_figures(filled.sent, Selection(FROM, TO, INTERVAL, SCENARIOS[
         "every tenant and client"]))["panel Lines of code by user"]  # fmt: skip
     assert sum(added for added, _r in lines.values()) == 3 * (3 + 3)  # 3 captures, 3 copies
+
+
+# -- the collector's own metrics ----------------------------------------------------------------
+
+_METRIC_NAME = re.compile(r"\b((?:otelcol|session_collector)_[a-z0-9_]+)")
+_RANGE = re.compile(r"\b(rate|increase|irate)\(([^\[]*)\[([^\]]+)\]")
+
+
+def prometheus_expressions(doc: dict[str, Any]) -> list[Query]:
+    found = []
+    for panel in data_panels(doc):
+        for target in panel["targets"]:
+            found.append(Query(f"panel {panel['title']}", target["expr"]))
+    for var in doc["templating"]["list"]:
+        if var["type"] == "query":
+            query = var["query"]
+            found.append(Query(f"variable {var['name']}",
+                               query["query"] if isinstance(query, dict) else query))  # fmt: skip
+    return found
+
+
+def exposed_names(text: str) -> tuple[set[str], set[str]]:
+    """The sample names a Prometheus exposition can hold (its families' names with the
+    suffixes their types take: a histogram's ``_bucket``, ``_sum``, ``_count``), and those it
+    holds samples of."""
+    declared, sampled = set(), set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            if kind == "histogram":
+                declared |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+            elif kind == "summary":
+                declared |= {name, f"{name}_sum", f"{name}_count"}
+            else:
+                declared.add(name)
+        elif line and not line.startswith("#"):
+            sampled.add(re.split(r"[{ ]", line, maxsplit=1)[0])
+    return declared | sampled, sampled
+
+
+async def test_the_collector_dashboards_metrics_are_in_a_real_scrape(
+    start_collector: StartCollector,
+    keys_file: Path,
+    store_endpoint: dict[str, Any],
+    sample_json: bytes,
+) -> None:
+    """A storage collector (otlp -> cowork, redaction, batch -> clickhouse, for logs, metrics
+    and traces) takes the sample, a capture's metrics and traces and an unauthenticated
+    request; every metric the Prometheus dashboard names is in its /metrics, and those this
+    traffic moves have samples."""
+    doc = dashboard("collector.json")
+    raw = storage_config(keys_file, store_endpoint)
+    raw["processors"]["redaction"] = {}
+    pipelines = raw["service"]["pipelines"]
+    pipelines["logs"]["processors"] = ["cowork", "redaction", "batch"]
+    for signal in ("metrics", "traces"):
+        pipelines[signal] = {"receivers": ["otlp"], "processors": ["batch"],
+                             "exporters": ["clickhouse"]}  # fmt: skip
+    running = await start_collector(raw)
+    key = await running.key()
+    leaked = b"use ANTHROPIC_API_KEY=sk-ant-api03-Xy7KqP2mN8vR4tL1wZ9bC3dF6gH0jA5sE"
+    secret = sample_json.replace(b"list the files here", leaked)
+    async with httpx.AsyncClient(timeout=30) as client:
+        await _post(client, running, key, "logs", secret, "application/json")
+        for signal in ("metrics", "traces"):
+            body = (CAPTURES / "http-protobuf" / f"{signal}.pb").read_bytes()
+            await _post(client, running, key, signal, body, "application/x-protobuf")
+        receiver = running.service.receivers[ComponentID("otlp")]
+        resp = await client.post(
+            f"http://{receiver.address}/v1/logs",
+            content=sample_json,
+            headers={"Content-Type": "application/json"},
+        )
+        assert resp.status_code == 401
+        text = ""
+        for _ in range(200):  # the batch processor hands them on within its timeout
+            text = (await client.get(f"http://{running.service.metrics_address}/metrics")).text
+            _, sampled = exposed_names(text)
+            awaited = {
+                "otelcol_exporter_sent_spans_total",
+                "otelcol_exporter_sent_log_records_total",
+                "session_collector_clickhouse_insert_duration_seconds_bucket",
+            }
+            if awaited <= sampled:
+                break
+            await asyncio.sleep(0.05)
+    exposed, sampled = exposed_names(text)
+    named: dict[str, str] = {}
+    for query in prometheus_expressions(doc):
+        for name in _METRIC_NAME.findall(query.sql):
+            named.setdefault(name, query.where)
+        for fn, _inside, window in _RANGE.findall(query.sql):
+            assert window == "$__rate_interval", f"{query.where}: {fn}(...[{window}])"
+    assert len(named) >= 30
+    missing = {name: where for name, where in named.items() if name not in exposed}
+    assert not missing, missing
+    moved = {
+        "otelcol_receiver_accepted_log_records_total",
+        "otelcol_receiver_accepted_metric_points_total",
+        "otelcol_receiver_accepted_spans_total",
+        "otelcol_exporter_sent_log_records_total",
+        "otelcol_exporter_sent_metric_points_total",
+        "otelcol_exporter_sent_spans_total",
+        "otelcol_processor_batch_batch_send_size_bucket",
+        "otelcol_processor_batch_batch_send_size_sum",
+        "otelcol_processor_batch_batch_send_size_count",
+        "session_collector_http_requests_total",
+        "session_collector_auth_failures_total",
+        "session_collector_log_records_by_event_total",
+        "session_collector_sessions_seen_total",
+        "session_collector_redactions_total",
+        "session_collector_clickhouse_insert_duration_seconds_bucket",
+        "session_collector_clickhouse_insert_duration_seconds_count",
+    }
+    assert moved <= set(named)
+    assert moved <= sampled, moved - sampled
+    # the README's table of metrics names every family the dashboard reads (the metric points
+    # and spans twins of the log-record counters by their log-record name)
+    readme = (REPO / "README.md").read_text()
+    for name in named:
+        family = re.sub(r"_(total|bucket|sum|count)$", "", name)
+        family = re.sub(r"^(otelcol_.*)_(metric_points|spans)$", r"\1_log_records", family)
+        assert family in readme, name
