@@ -163,3 +163,30 @@ async def test_memory_limiter_accepts_again_once_memory_is_back_under(
     limiter.check()
     accepted = await client.post(running.url + "/v1/logs", content=sample_json, headers=headers)
     assert (refused.status_code, accepted.status_code) == (429, 200)
+
+
+async def test_the_process_reports_its_uptime_cpu_and_memory_as_the_collector_does(
+    start_collector: StartCollector, keys_file: Path, org_key: str, client: httpx.AsyncClient
+) -> None:
+    running = await start_collector(base_config(keys_file))
+    text = await scrape(running, client)
+    assert metric(text, "otelcol_process_uptime_seconds_total") > 0
+    assert metric(text, "otelcol_process_cpu_seconds_total") > 0
+    assert 10 * 2**20 < metric(text, "otelcol_process_memory_rss_bytes") < 4 * 2**30
+    later = await scrape(running, client)
+    assert metric(later, "otelcol_process_uptime_seconds_total") > metric(
+        text, "otelcol_process_uptime_seconds_total"
+    )
+
+
+async def test_target_info_names_the_instance_and_no_created_series_are_served(
+    start_collector: StartCollector, keys_file: Path, org_key: str, client: httpx.AsyncClient
+) -> None:
+    running = await start_collector(base_config(keys_file))
+    text = await scrape(running, client)
+    (info,) = [line for line in text.splitlines() if line.startswith("target_info{")]
+    labels = dict(re.findall(r'(\w+)="([^"]*)"', info))
+    assert re.fullmatch(r"[0-9a-f-]{36}", labels["service_instance_id"])
+    assert labels["service_name"] == "session-collector"
+    assert labels["service_version"]
+    assert "_created" not in text

@@ -24,8 +24,10 @@ from collector.component.registry import Registry
 from collector.confighttp.server import serve
 from collector.service.config import Config
 from collector.service.graph import Graph
-from collector.telemetry import metrics
+from collector.telemetry import metrics, process
 
+#: seconds between updates of the process's own figures (and on every scrape)
+PROCESS_METRICS_INTERVAL = 5.0
 log = structlog.get_logger(__name__)
 
 
@@ -41,6 +43,7 @@ class Service:
         self._started_extensions: list[Component] = []
         self._stop = asyncio.Event()
         self._metrics_runner: web.AppRunner | None = None
+        self._process_task: asyncio.Task[None] | None = None
         #: where /metrics is served (the port is known once started)
         self.metrics_address: str | None = None
 
@@ -78,8 +81,12 @@ class Service:
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
+        process.target_info(registry)
+        process.update()
+        self._process_task = asyncio.create_task(self._update_process(), name="process-metrics")
 
         async def handle(request: web.Request) -> web.Response:
+            process.update()
             body = generate_latest(registry)
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -90,6 +97,11 @@ class Service:
             shutdown_timeout=2,
         )  # fmt: skip
         log.info("serving metrics", address=self.metrics_address)
+
+    async def _update_process(self) -> None:
+        while True:
+            await asyncio.sleep(PROCESS_METRICS_INTERVAL)
+            process.update()
 
     async def start(self) -> None:
         await self._serve_metrics()
@@ -115,6 +127,9 @@ class Service:
                 await ext.shutdown()
             except Exception as exc:
                 errors.append(exc)
+        task, self._process_task = self._process_task, None
+        if task is not None:
+            task.cancel()
         runner, self._metrics_runner = self._metrics_runner, None
         if runner is not None:
             await runner.cleanup()

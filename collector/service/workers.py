@@ -16,9 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 
 from collector.component.process import MULTIPROC_ENV, WORKER_ENV, WORKERS_ENV
+from collector.telemetry.process import INSTANCE_ENV
 
 
 def supervise(argv: Sequence[str], workers: int) -> int:
@@ -26,6 +28,8 @@ def supervise(argv: Sequence[str], workers: int) -> int:
     processes until SIGTERM or SIGINT; restart a worker that dies; return the exit code."""
     metrics_dir = tempfile.mkdtemp(prefix="session-collector-metrics-")
     base_env = {**os.environ, WORKERS_ENV: str(workers), MULTIPROC_ENV: metrics_dir}
+    # one service_instance_id for the whole collector, whichever worker answers a scrape
+    base_env.setdefault(INSTANCE_ENV, str(uuid.uuid4()))
     command = [sys.executable, "-m", "collector", *argv]
 
     def spawn(index: int) -> subprocess.Popen[bytes]:

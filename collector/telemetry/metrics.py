@@ -7,8 +7,17 @@ event names and clients are counted as ``other``.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
+# No ``*_created`` series beside every counter and histogram: the OpenTelemetry Collector has
+# none, and they double what a scrape carries.
+disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 receiver_accepted = Counter(
