@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv clean services services-stop browser
+.PHONY: run test lint venv clean services services-stop browser deploy-tools
 
 venv: $(VENV)/.installed
 
@@ -31,7 +31,12 @@ browser:
 	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium; } >/dev/null \
 	  || { echo "could not install chromium with apt-get" >&2; exit 1; }; }
 
-test: venv browser
+# helm v3 and deploy/helm/validate (Kubernetes API types) into .tools/bin, from the Go module
+# proxy, for tests/deploy/test_helm.py; skips what is already built (scripts/deploy-tools)
+deploy-tools:
+	scripts/deploy-tools
+
+test: venv browser deploy-tools
 	@line=$$(scripts/dev-services start) || { echo "the Kafka broker did not start" >&2; exit 1; }; \
 	export $$line; echo "$$line"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
