@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test lint venv clean services services-stop browser deploy-tools
+.PHONY: run test lint venv clean services services-stop browser deploy-tools systemd-tools
 
 venv: $(VENV)/.installed
 
@@ -36,7 +36,12 @@ browser:
 deploy-tools:
 	scripts/deploy-tools
 
-test: venv browser deploy-tools
+# systemd-analyze and python3-seccomp from Debian's packages when missing, for
+# tests/deploy/test_systemd.py (scripts/systemd-tools)
+systemd-tools:
+	scripts/systemd-tools
+
+test: venv browser deploy-tools systemd-tools
 	@line=$$(scripts/dev-services start) || { echo "the Kafka broker did not start" >&2; exit 1; }; \
 	export $$line; echo "$$line"; \
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
