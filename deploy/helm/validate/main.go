@@ -75,8 +75,8 @@ type MonitorEndpoint struct {
 
 type object struct {
 	apiVersion, kind, name string
-	meta               *metav1.ObjectMeta
-	value              any
+	meta                   *metav1.ObjectMeta
+	value                  any
 }
 
 func (o object) String() string { return o.kind + "/" + o.name }
