@@ -62,6 +62,8 @@ class HealthCheck:
         self._runner, self.address = await serve(
             app, self.config.endpoint, owner=str(self.id), shutdown_timeout=2
         )
+        log.info("serving health checks", component=str(self.id),
+                 url=f"http://{self.address}{self.config.path}")  # fmt: skip
 
     async def shutdown(self) -> None:
         runner, self._runner = self._runner, None

@@ -32,3 +32,13 @@ def test_readme_quick_start_names_the_make_targets() -> None:
     """The two quick-start commands are the ones CI and the Makefile provide."""
     assert "make run" in README and "make test" in README
     assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_names_every_variable_the_shipped_configs_read() -> None:
+    """Each ``${env:VAR}`` of the built-in default and of ``config/*.yaml`` is in the
+    README's table of variables, with the files that read it."""
+    files = [REPO / "collector" / "cli" / "default_config.yaml", *(REPO / "config").glob("*.yaml")]
+    table = README.split("**Variables the shipped configs read**", 1)[1].split("\n\n", 2)[1]
+    for path in files:
+        for name in set(re.findall(r"\$\{env:([A-Z0-9_]+)", path.read_text())):
+            assert f"`{name}`" in table, f"{path.name} reads {name}, which the README does not name"

@@ -196,7 +196,7 @@ def _valid_parts(raw: object) -> ServiceConfig | None:
         return None
     pipelines: dict[str, PipelineConfig] = {}
     raw_pipelines = raw.get("pipelines")
-    for key, value in (raw_pipelines.items() if isinstance(raw_pipelines, dict) else ()):
+    for key, value in raw_pipelines.items() if isinstance(raw_pipelines, dict) else ():
         try:
             if ComponentID.parse(str(key)).type in _SIGNALS:
                 pipelines[str(key)] = PipelineConfig.model_validate(value)

@@ -9,6 +9,8 @@ import sys
 import orjson
 import structlog
 
+from collector.telemetry.library_logs import KafkaClientLogs
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
            "warning": logging.WARNING, "error": logging.ERROR}  # fmt: skip
 
@@ -49,6 +51,8 @@ def configure_logging(level_name: str, encoding: str) -> None:
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )
+    # aiokafka's lines of retried conditions: at our levels, a few per minute (library_logs)
+    handler.addFilter(KafkaClientLogs(max(level, logging.INFO)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(level, logging.WARNING))
