@@ -22,7 +22,7 @@ import contextlib
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeAlias
+from typing import Any, ClassVar, Generic, Self, TypeAlias, TypeVar
 
 import orjson
 from google.protobuf import json_format
@@ -39,6 +39,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 from collector.consumererror import DecodeError, TooMuchInRequest
 from collector.pdata import otlp_json_messages, otlp_proto
 from collector.pdata.records import LogBatch, RequestLimits
+
+_Item = TypeVar("_Item", "DataPoint", "Span")
 
 
 class Signal(enum.StrEnum):
@@ -68,6 +70,9 @@ class DataPoint:
         self.metric = metric
         self.pb = pb
 
+    def copy(self) -> DataPoint:
+        return DataPoint(self.resource, self.scope, self.metric, _copy(self.pb))
+
     @property
     def kind(self) -> str:
         """``gauge``, ``sum``, ``histogram``, ``exponential_histogram`` or ``summary``."""
@@ -87,57 +92,58 @@ class Span:
         self.scope = scope
         self.pb = pb
 
+    def copy(self) -> Span:
+        return Span(self.resource, self.scope, _copy(self.pb))
+
     def __repr__(self) -> str:
         return f"Span({self.pb.name!r})"
 
 
 @dataclass(slots=True, eq=False)
-class MetricsBatch:
-    """Data points of one tenant."""
+class _Items(Generic[_Item]):
+    """Items (data points or spans) of one tenant."""
 
-    signal: ClassVar[Signal] = Signal.METRICS
     tenant: str
-    records: list[DataPoint]
+    records: list[_Item]
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def copy(self) -> MetricsBatch:
-        """A deep copy, for a consumer that changes data while another branch reads it."""
-        return MetricsBatch(
-            self.tenant,
-            [DataPoint(p.resource, p.scope, p.metric, _copy(p.pb)) for p in self.records],
-        )
+    def copy(self) -> Self:
+        """A deep copy of the items' messages (resources, scopes and metrics are shared: no
+        processor changes them), for a consumer that changes data while another branch
+        reads it."""
+        return type(self)(self.tenant, [item.copy() for item in self.records])
+
+    def request(self) -> Any:
+        """The export request of the items, grouped as they came."""
+        raise NotImplementedError
 
     def to_proto(self) -> bytes:
-        return metrics_request(self.records).SerializeToString()
+        return bytes(self.request().SerializeToString())
 
     def to_json(self) -> bytes:
-        return _to_json(metrics_request(self.records))
+        return _to_json(self.request())
 
 
 @dataclass(slots=True, eq=False)
-class TracesBatch:
+class MetricsBatch(_Items[DataPoint]):
+    """Data points of one tenant."""
+
+    signal: ClassVar[Signal] = Signal.METRICS
+
+    def request(self) -> Any:
+        return metrics_request(self.records)
+
+
+@dataclass(slots=True, eq=False)
+class TracesBatch(_Items[Span]):
     """Spans of one tenant."""
 
     signal: ClassVar[Signal] = Signal.TRACES
-    tenant: str
-    records: list[Span]
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def copy(self) -> TracesBatch:
-        """A deep copy of the spans (resources and scopes are never changed)."""
-        return TracesBatch(
-            self.tenant, [Span(s.resource, s.scope, _copy(s.pb)) for s in self.records]
-        )
-
-    def to_proto(self) -> bytes:
-        return traces_request(self.records).SerializeToString()
-
-    def to_json(self) -> bytes:
-        return _to_json(traces_request(self.records))
+    def request(self) -> Any:
+        return traces_request(self.records)
 
 
 def _copy(message: Any) -> Any:

@@ -24,12 +24,20 @@ from tests.conftest import RunningCollector, StartCollector, base_config
 async def running(
     start_collector: StartCollector, keys_file: Path, org_key: str
 ) -> RunningCollector:
+    """otlp over gRPC and HTTP: logs to ``recording``, metrics and traces to
+    ``recording/metrics`` and ``recording/traces``."""
     raw = base_config(keys_file)
     raw["receivers"]["otlp"].pop("endpoint")
     raw["receivers"]["otlp"]["protocols"] = {
         "grpc": {"endpoint": "127.0.0.1:0"},
         "http": {"endpoint": "127.0.0.1:0"},
     }
+    raw["exporters"].update({"recording/metrics": {}, "recording/traces": {}})
+    for signal in ("metrics", "traces"):
+        raw["service"]["pipelines"][signal] = {
+            "receivers": ["otlp"],
+            "exporters": [f"recording/{signal}"],
+        }
     return await start_collector(raw)
 
 
@@ -107,24 +115,6 @@ def unknown_keys() -> float:
 # -- metrics and traces -----------------------------------------------------------------------
 
 
-@pytest.fixture
-async def all_signals(
-    start_collector: StartCollector, keys_file: Path, org_key: str
-) -> RunningCollector:
-    raw = base_config(keys_file)
-    raw["receivers"]["otlp"].pop("endpoint")
-    raw["receivers"]["otlp"]["protocols"] = {
-        "grpc": {"endpoint": "127.0.0.1:0"},
-        "http": {"endpoint": "127.0.0.1:0"},
-    }
-    raw["exporters"] = {"recording/metrics": {}, "recording/traces": {}}
-    raw["service"]["pipelines"] = {
-        signal: {"receivers": ["otlp"], "exporters": [f"recording/{signal}"]}
-        for signal in ("metrics", "traces")
-    }
-    return await start_collector(raw)
-
-
 def signal_exporter(kind: str, signal: str, running: RunningCollector, key: str) -> Any:
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
         OTLPMetricExporter as GrpcMetrics,
@@ -191,10 +181,10 @@ def trace_one(exp: Any) -> None:
 
 @pytest.mark.parametrize("kind", ["grpc", "http"])
 async def test_the_sdk_metric_exporters_deliver_delta_sums_as_the_keys_org(
-    all_signals: RunningCollector, org_key: str, kind: str
+    running: RunningCollector, org_key: str, kind: str
 ) -> None:
-    await asyncio.to_thread(count_lines, signal_exporter(kind, "metrics", all_signals, org_key))
-    (batch,) = all_signals.exporter("recording/metrics").batches
+    await asyncio.to_thread(count_lines, signal_exporter(kind, "metrics", running, org_key))
+    (batch,) = running.exporter("recording/metrics").batches
     assert batch.tenant == "acme"
     points = {
         next(kv.value.string_value for kv in p.pb.attributes if kv.key == "type"): p
@@ -206,12 +196,12 @@ async def test_the_sdk_metric_exporters_deliver_delta_sums_as_the_keys_org(
 
 @pytest.mark.parametrize("kind", ["grpc", "http"])
 async def test_the_sdk_span_exporters_deliver_parent_and_child(
-    all_signals: RunningCollector, org_key: str, kind: str
+    running: RunningCollector, org_key: str, kind: str
 ) -> None:
-    await asyncio.to_thread(trace_one, signal_exporter(kind, "traces", all_signals, org_key))
-    spans = [s for b in all_signals.exporter("recording/traces").batches for s in b.records]
+    await asyncio.to_thread(trace_one, signal_exporter(kind, "traces", running, org_key))
+    spans = [s for b in running.exporter("recording/traces").batches for s in b.records]
     by_name = {s.pb.name: s.pb for s in spans}
     assert set(by_name) == {"claude_code.interaction", "claude_code.llm_request"}
     parent, child = by_name["claude_code.interaction"], by_name["claude_code.llm_request"]
     assert child.parent_span_id == parent.span_id and child.trace_id == parent.trace_id
-    assert all(b.tenant == "acme" for b in all_signals.exporter("recording/traces").batches)
+    assert all(b.tenant == "acme" for b in running.exporter("recording/traces").batches)
