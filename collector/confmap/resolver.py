@@ -157,14 +157,8 @@ def _expand(
             return default or ""
         return found
 
-    whole = _ENV_RE.fullmatch(value)
-    expanded = _ENV_RE.sub(replace, value)
-    if whole and whole.group(0) != "$$":
-        # A value that is only a reference takes the type of what it expands to (like YAML).
-        try:
-            typed = yaml.safe_load(expanded) if expanded.strip() else expanded
-        except yaml.YAMLError:
-            return expanded
-        if isinstance(typed, str | int | float | bool):
-            return typed
-    return expanded
+    # What a reference expands to stays the text it is: a setting that takes a number, a
+    # boolean or a duration reads it from that text (``${env:PORT}`` can be a port), and one
+    # that takes a string keeps it as written, so a password ``0123`` or ``yes`` is not turned
+    # into 123 or true (as the OpenTelemetry Collector keeps the string for string settings).
+    return _ENV_RE.sub(replace, value)

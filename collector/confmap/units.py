@@ -33,8 +33,10 @@ def parse_duration(value: object) -> timedelta:
     if not isinstance(value, str):
         raise ValueError("expected a duration such as 200ms, 5s or 1m")
     text = value.strip()
-    if text == "0":
-        return timedelta(0)
+    try:  # a number of seconds, as text (what an environment variable expands to)
+        return parse_duration(float(text))
+    except ValueError:
+        pass
     pos, seconds = 0, 0.0
     for match in _DURATION_RE.finditer(text):
         if match.start() != pos:

@@ -146,20 +146,31 @@ def test_env_default_is_used_when_the_variable_is_unset_or_empty(
     assert otlp_of(load([write(tmp_path, "c.yaml", text)])).tenant == "acme"
 
 
-def test_value_that_is_only_an_env_reference_takes_the_yaml_type_of_its_expansion(
+def test_a_reference_is_read_by_a_number_setting_as_a_number(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A whole-value reference expanding to ``2048`` is an int; embedded it stays text."""
+    """``${env:SIZE}`` of ``2048`` is 2048 bytes; ``${env:WAIT}`` of ``30`` is 30 s."""
     monkeypatch.setenv("SC_TEST_SIZE", "2048")
+    monkeypatch.setenv("SC_TEST_WAIT", "30")
     text = GOOD.replace(
         "auth: apikeys",
         "auth: apikeys\n    max_request_body_size: ${env:SC_TEST_SIZE}\n"
-        "    tenant: t${env:SC_TEST_SIZE}",
+        "    read_timeout: ${env:SC_TEST_WAIT}\n    tenant: t${env:SC_TEST_SIZE}",
     )
-    otlp = load_files([write(tmp_path, "c.yaml", text)]).data["receivers"]["otlp"]
-    assert otlp["max_request_body_size"] == 2048
-    assert type(otlp["max_request_body_size"]) is int
-    assert otlp["tenant"] == "t2048"
+    otlp = otlp_of(load([write(tmp_path, "c.yaml", text)]))
+    assert otlp.max_request_body_size == 2048
+    assert otlp.read_timeout.total_seconds() == 30
+    assert otlp.tenant == "t2048"
+
+
+@pytest.mark.parametrize("secret", ["0123", "12345", "yes", "1.5", "null", "[a]"])
+def test_a_string_setting_keeps_the_text_of_a_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """A password or a tenant that looks like a number, a boolean or YAML stays as written."""
+    monkeypatch.setenv("SC_TEST_TENANT", secret)
+    text = GOOD.replace("auth: apikeys", "auth: apikeys\n    tenant: ${env:SC_TEST_TENANT}")
+    assert otlp_of(load([write(tmp_path, "c.yaml", text)])).tenant == secret
 
 
 def test_double_dollar_escapes_a_literal_dollar(
