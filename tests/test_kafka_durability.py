@@ -99,9 +99,13 @@ async def wait_for(check: Any, within: float, what: str) -> None:
 
 
 def stored_sessions(store_path: Path) -> list[dict[str, Any]]:
+    """Every session of tenant acme, a page of 1,000 (the most a listing gives) at a time."""
     store = Store(ClickHouseSettings(endpoint=f"chdb://{store_path}"))
+    sessions: list[dict[str, Any]] = []
     try:
-        return queries.list_sessions(store, "acme", limit=MAX_SESSIONS)
+        while page := queries.list_sessions(store, "acme", limit=1000, offset=len(sessions)):
+            sessions.extend(page)
+        return sessions
     finally:
         store.close()
 
