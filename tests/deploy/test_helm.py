@@ -293,7 +293,8 @@ def test_edge_has_an_autoscaler_and_a_disruption_budget() -> None:
     # the edge config sends every signal to Kafka
     config = _resolved_config("edgeAndStorage", deployment)
     assert config["exporters"]["kafka"]["brokers"] == ["kafka-0.kafka:9092,kafka-1.kafka:9092"]
-    assert config["processors"]["memory_limiter"]["limit_mib"] == 512
+    # an expansion stays text; the memory limiter's setting reads it as a number
+    assert config["processors"]["memory_limiter"]["limit_mib"] == "512"
     for signal in ("logs", "metrics", "traces"):
         assert config["service"]["pipelines"][signal]["exporters"] == ["kafka"]
 
