@@ -203,3 +203,67 @@ def _converter(field: FieldDescriptor) -> Convert:
 def _alt(value: str) -> bytes | None:
     """base64url (``-``, ``_``) is accepted beside base64, as protobuf's JSON mapping does."""
     return b"-_" if "-" in value or "_" in value else None
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+#: converts one field's value (a message, a list or a scalar) to its OTLP/JSON form
+Write = Callable[[Any], Any]
+_WRITERS: dict[str, dict[str, tuple[str, Write]]] = {}
+
+
+def to_dict(message: Any) -> dict[str, Any]:
+    """``message`` as an OTLP/JSON object: lowerCamelCase keys, 64-bit integers as strings,
+    enums as integers, trace and span ids in hex, other bytes in base64, non-finite doubles
+    as ``"NaN"``/``"Infinity"``/``"-Infinity"``; fields at their defaults left out (what
+    ``ListFields`` gives: set fields only)."""
+    writers = _writers(message.DESCRIPTOR)
+    out: dict[str, Any] = {}
+    for field, value in message.ListFields():
+        name, write = writers[field.name]
+        out[name] = write(value)
+    return out
+
+
+def _writers(descriptor: Descriptor) -> dict[str, tuple[str, Write]]:
+    writers = _WRITERS.get(descriptor.full_name)
+    if writers is None:
+        writers = _WRITERS[descriptor.full_name] = {}
+        for field in descriptor.fields:
+            write = _writer(field)
+            if field.is_repeated:
+                write = _each(write)
+            writers[field.name] = (field.json_name, write)
+    return writers
+
+
+def _each(write: Write) -> Write:
+    def each(values: Any) -> list[Any]:
+        return [write(v) for v in values]
+
+    return each
+
+
+def _writer(field: FieldDescriptor) -> Write:
+    kind = field.type
+    if kind == FieldDescriptor.TYPE_MESSAGE:
+        return to_dict
+    if kind == FieldDescriptor.TYPE_BYTES:
+        if field.name in HEX_FIELDS:
+            return bytes.hex
+        return lambda v: base64.b64encode(v).decode()
+    if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
+        return _double
+    if kind in _INT_RANGES and _INT_RANGES[kind][1] > 2**32:
+        return str  # 64-bit integers as strings, as protobuf's JSON mapping writes them
+    return _same
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _double(value: float) -> Any:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")

@@ -16,16 +16,12 @@ attributes of each against ``attributes``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeAlias, TypeVar
 
 import orjson
-from google.protobuf import json_format
 from google.protobuf.message import DecodeError as _ProtoDecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -341,23 +337,8 @@ def traces_request(spans: Iterable[Span]) -> Any:
 
 
 def _to_json(message: Any) -> bytes:
-    """OTLP/JSON: lowerCamelCase keys, enums as integers, trace and span ids in hex."""
-    doc = json_format.MessageToDict(message, use_integers_for_enums=True)
-    _base64_to_hex(doc)
-    return orjson.dumps(doc)
-
-
-def _base64_to_hex(node: Any) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _HEX_IDS and isinstance(value, str):
-                with contextlib.suppress(binascii.Error):
-                    node[key] = base64.b64decode(value).hex()
-            else:
-                _base64_to_hex(value)
-    elif isinstance(node, list):
-        for value in node:
-            _base64_to_hex(value)
+    """OTLP/JSON (see :func:`collector.pdata.otlp_json_messages.to_dict`)."""
+    return orjson.dumps(otlp_json_messages.to_dict(message))
 
 
 #: the decoders of a request body, by signal and encoding (``proto`` or ``json``)

@@ -156,3 +156,28 @@ def test_invalid_protobuf_is_refused_naming_the_message() -> None:
     with pytest.raises(DecodeError) as info:
         signals.decode_metrics(b"\x0a\xff\xff\xff")
     assert "ExportMetricsServiceRequest" in info.value.message
+
+
+@pytest.mark.parametrize(("signal", "cls"), [("metrics", ExportMetricsServiceRequest),
+                                             ("traces", ExportTraceServiceRequest)])  # fmt: skip
+def test_otlp_json_is_written_as_protobufs_own_json_with_ids_in_hex(signal: str, cls: Any) -> None:
+    data = (CAPTURES / "grpc" / f"{signal}.pb").read_bytes()
+    batch: Any = signals.batch_of(
+        signal, "t", signals.DECODERS[(signals.Signal(signal), "proto")](data, None)
+    )
+    expected = json_format.MessageToDict(cls.FromString(data), use_integers_for_enums=True)
+
+    def hex_ids(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: base64.b64decode(v).hex() if k in ("traceId", "spanId", "parentSpanId")
+                    else hex_ids(v) for k, v in node.items()}  # fmt: skip
+        return [hex_ids(v) for v in node] if isinstance(node, list) else node
+
+    assert orjson.loads(batch.to_json()) == hex_ids(expected)
+
+
+def test_non_finite_doubles_are_written_as_otlp_json_names_them() -> None:
+    points = signals.decode_metrics_json(gauge({"asDouble": "-Infinity"}))
+    written = orjson.loads(signals.MetricsBatch("t", points).to_json())
+    point = written["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0]["gauge"]["dataPoints"][0]
+    assert point["asDouble"] == "-Infinity"
