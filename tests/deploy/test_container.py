@@ -335,6 +335,11 @@ def test_image_runs_the_default_config_healthy_and_takes_otlp(image: Image) -> N
         assert sessions.json()["sessions"][0]["session_id"] == (
             "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
         )
+        # the console's files are in the wheel: its page and script are served
+        console = f"http://127.0.0.1:{ports['SESSION_COLLECTOR_API_ENDPOINT']}"
+        page = httpx.get(f"{console}/", timeout=10)
+        assert page.status_code == 200 and "<html" in page.text.lower(), page.text[:200]
+        assert httpx.get(f"{console}/console/console.js", timeout=10).status_code == 200
         metrics = f"http://{env['SESSION_COLLECTOR_METRICS_ADDRESS']}/metrics"
         assert "otelcol_receiver_accepted_log_records" in httpx.get(metrics, timeout=10).text
         # the store and the queue are on the volume
