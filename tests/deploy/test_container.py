@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, SAMPLE
+from tests.deploy.health import wait_until_healthy
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -298,16 +299,7 @@ def test_image_runs_the_default_config_healthy_and_takes_otlp(image: Image) -> N
                                 cwd=data, stdout=out, stderr=out)  # fmt: skip
     try:
         health = f"http://127.0.0.1:{ports['SESSION_COLLECTOR_HEALTH_ENDPOINT']}/"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(health, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        wait_until_healthy(proc, health, log)
 
         # the image's HEALTHCHECK command, as the engine runs it inside the container
         check = RUNTIME.all("HEALTHCHECK")[-1].args

@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from tests.conftest import CLI, REPO, SAMPLE
+from tests.deploy.health import wait_until_healthy
 
 UNIT_DIR = REPO / "deploy" / "systemd"
 UNIT = UNIT_DIR / "session-collector.service"
@@ -336,16 +337,7 @@ def test_collector_works_in_the_units_sandbox(
     shutil.move(tmp_path / "keys.json", state / "keys.json")  # read within reload_interval
 
     health = f"http://{env['SESSION_COLLECTOR_HEALTH_ENDPOINT']}/"
-    deadline = time.monotonic() + 60
-    while True:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(health, timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
+    wait_until_healthy(proc, health, log)
     assert (Path("/proc") / str(proc.pid) / "status").read_text().count("Seccomp:\t2") == 1
 
     otlp = f"http://{env['SESSION_COLLECTOR_OTLP_ENDPOINT']}/v1/logs"
