@@ -4,7 +4,6 @@ or the server named by CLICKHOUSE_URL)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,26 +19,10 @@ from collector.sessions.clickhouse import ClickHouseSettings, Store, queries
 from collector.sessions.clickhouse.schema import LATEST, current_version, migrate
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
 from tests.conftest import StartCollector, storage_config
+from tests.exporters.conftest import NoHost
 
 SESSION = "1ddae8b2-80dd-4b49-a5a9-be58ef748593"
 JSON = {"Content-Type": "application/json"}
-
-
-class NoHost:
-    def get_extension(self, component_id: ComponentID) -> object | None:
-        return None
-
-    def component_config(self, kind: object, component_id: ComponentID) -> object | None:
-        return None
-
-
-@pytest.fixture
-async def exporter(store_endpoint: dict[str, Any]) -> AsyncIterator[ClickHouseExporter]:
-    config = ClickHouseExporterConfig.model_validate(store_endpoint)
-    exp = ClickHouseExporter(ComponentID("clickhouse"), config)
-    await exp.start(NoHost())
-    yield exp
-    await exp.shutdown()
 
 
 async def sessions_of(exp: ClickHouseExporter, tenant: str | None) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ cumulative temporality."""
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from collector.pdata.signals import (
 from collector.sessions.clickhouse import ClickHouseSettings, Store, queries, rows
 from collector.sessions.clickhouse.schema import LATEST, current_version, migrate
 from exporters.clickhouse import ClickHouseExporter, ClickHouseExporterConfig
+from tests.exporters.conftest import NoHost
 
 CAPTURES = Path(__file__).parents[1] / "data" / "claude-code-2.1.197-write"
 #: each capture's session and the active time it reported
@@ -40,23 +40,6 @@ CAPTURED = {
 }
 SESSION = "5e55e55e-0000-4000-8000-000000000001"
 T0 = 1_796_379_989_000_000_000  # 2026-12-04, as in the captures
-
-
-class NoHost:
-    def get_extension(self, component_id: ComponentID) -> object | None:
-        return None
-
-    def component_config(self, kind: object, component_id: ComponentID) -> object | None:
-        return None
-
-
-@pytest.fixture
-async def exporter(store_endpoint: dict[str, Any]) -> AsyncIterator[ClickHouseExporter]:
-    config = ClickHouseExporterConfig.model_validate(store_endpoint)
-    exp = ClickHouseExporter(ComponentID("clickhouse"), config)
-    await exp.start(NoHost())
-    yield exp
-    await exp.shutdown()
 
 
 def captured_points(protocol: str) -> list[DataPoint]:
