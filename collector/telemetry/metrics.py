@@ -20,31 +20,58 @@ from prometheus_client import (
 disable_created_metrics()
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-receiver_accepted = Counter(
-    "otelcol_receiver_accepted_log_records",
-    "Log records the receiver handed to the pipeline and the pipeline accepted.",
-    ["receiver", "transport"], registry=REGISTRY,
-)  # fmt: skip
-receiver_refused = Counter(
-    "otelcol_receiver_refused_log_records",
-    "Log records the receiver could not hand to the pipeline (refused, failed or invalid).",
-    ["receiver", "transport"], registry=REGISTRY,
-)  # fmt: skip
-exporter_sent = Counter(
-    "otelcol_exporter_sent_log_records",
-    "Log records delivered to the destination (or, without a queue, accepted by it).",
-    ["exporter"], registry=REGISTRY,
-)  # fmt: skip
-exporter_send_failed = Counter(
-    "otelcol_exporter_send_failed_log_records",
-    "Log records the exporter failed to deliver (and did not queue).",
-    ["exporter"], registry=REGISTRY,
-)  # fmt: skip
-exporter_enqueue_failed = Counter(
-    "otelcol_exporter_enqueue_failed_log_records",
-    "Log records refused because the sending queue was full.",
-    ["exporter"], registry=REGISTRY,
-)  # fmt: skip
+#: the unit each signal's records are counted in, as the OpenTelemetry Collector names it
+_UNITS = {
+    "logs": ("log_records", "Log records"),
+    "metrics": ("metric_points", "Metric data points"),
+    "traces": ("spans", "Spans"),
+}
+#: each family's counter of log records -> the family by signal (see :func:`of_signal`)
+_FAMILIES: dict[int, dict[str, Counter]] = {}
+
+
+def _per_signal(stem: str, what: str, labels: list[str]) -> Counter:
+    """A counter per signal, ``{stem}_log_records``, ``_metric_points`` and ``_spans``
+    (``what`` names the unit with ``{}``); returns the one of log records."""
+    family = {
+        signal: Counter(f"{stem}_{unit}", what.format(noun), labels, registry=REGISTRY)
+        for signal, (unit, noun) in _UNITS.items()
+    }
+    _FAMILIES[id(family["logs"])] = family
+    return family["logs"]
+
+
+def of_signal(counter: Counter, signal: str) -> Counter:
+    """The counter of ``counter``'s family (one of the log-record counters made by
+    ``_per_signal``) that counts ``signal``'s unit: log records, data points or spans."""
+    return _FAMILIES[id(counter)][signal]
+
+
+receiver_accepted = _per_signal(
+    "otelcol_receiver_accepted",
+    "{} the receiver handed to the pipeline and the pipeline accepted.",
+    ["receiver", "transport"],
+)
+receiver_refused = _per_signal(
+    "otelcol_receiver_refused",
+    "{} the receiver could not hand to the pipeline (refused, failed or invalid).",
+    ["receiver", "transport"],
+)
+exporter_sent = _per_signal(
+    "otelcol_exporter_sent",
+    "{} delivered to the destination (or, without a queue, accepted by it).",
+    ["exporter"],
+)
+exporter_send_failed = _per_signal(
+    "otelcol_exporter_send_failed",
+    "{} the exporter failed to deliver (and did not queue).",
+    ["exporter"],
+)
+exporter_enqueue_failed = _per_signal(
+    "otelcol_exporter_enqueue_failed",
+    "{} refused because the sending queue was full.",
+    ["exporter"],
+)
 exporter_queue_size = Gauge(
     "otelcol_exporter_queue_size", "Batches in the sending queue.", ["exporter"],
     registry=REGISTRY, multiprocess_mode="livesum",
@@ -59,34 +86,11 @@ batch_send_size = Histogram(
     buckets=(10, 25, 50, 75, 100, 250, 500, 750, 1000, 2000, 3000, 4000, 5000, 6000, 7000,
              8000, 9000, 10000, 20000, 30000, 50000, 100000),
 )  # fmt: skip
-processor_refused = Counter(
-    "otelcol_processor_refused_log_records",
-    "Log records a processor refused (the memory limiter under pressure).",
-    ["processor"], registry=REGISTRY,
-)  # fmt: skip
-
-#: the same counters for metrics and traces, named as the OpenTelemetry Collector names them
-#: (``otelcol_receiver_accepted_metric_points``, ``otelcol_exporter_sent_spans``, ...)
-_UNITS = {"metrics": ("metric_points", "Metric data points"), "traces": ("spans", "Spans")}
-_BY_SIGNAL: dict[int, dict[str, Counter]] = {}
-for _counter in (receiver_accepted, receiver_refused, exporter_sent, exporter_send_failed,
-                 exporter_enqueue_failed, processor_refused):  # fmt: skip
-    _name = _counter._name.removesuffix("_log_records")
-    _family: dict[str, Counter] = {"logs": _counter}
-    for _signal, (_unit, _what) in _UNITS.items():
-        _family[_signal] = Counter(
-            f"{_name}_{_unit}",
-            _counter._documentation.replace("Log records", _what),
-            list(_counter._labelnames), registry=REGISTRY,
-        )  # fmt: skip
-    _BY_SIGNAL[id(_counter)] = _family
-
-
-def of_signal(counter: Counter, signal: str) -> Counter:
-    """The counter of ``counter``'s family (one of the log-record counters above) that counts
-    ``signal``'s unit: log records, metric data points or spans."""
-    return _BY_SIGNAL[id(counter)][signal]
-
+processor_refused = _per_signal(
+    "otelcol_processor_refused",
+    "{} a processor refused (the memory limiter under pressure).",
+    ["processor"],
+)
 
 http_requests = Counter(
     "session_collector_http_requests",
