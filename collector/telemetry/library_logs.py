@@ -11,8 +11,9 @@ retrying"), so here each aiokafka line is:
   aiokafka logs without an error object (a topic not created yet, no partition metadata yet),
   named by their call site in aiokafka (its logger and format string), which are ``info``;
 - rate-limited per call site: the first line passes, then at most one per ``WINDOW`` seconds,
-  saying how many like it were left out (``repeated``);
-- kept otherwise, at its own level, as a line of the collector's format (``logger``).
+  saying how many like it were left out;
+- kept otherwise, at its own level, as a line of the collector's format, prefixed
+  ``Kafka client:``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 #: the least time between two lines of one aiokafka call site
 WINDOW = 30.0
@@ -33,29 +36,22 @@ _STARTING = frozenset({
 })  # fmt: skip
 
 
-def _transient(error: object) -> bool:
-    """An error that the client retries by itself: a retriable Kafka error, or the network."""
-    if isinstance(error, (ConnectionError, TimeoutError, OSError)):
-        return True
-    try:
-        from aiokafka.errors import KafkaConnectionError, KafkaError
-    except ImportError:  # pragma: no cover - aiokafka is a dependency
-        return False
-    if isinstance(error, KafkaConnectionError):
-        return True
-    return isinstance(error, KafkaError) and bool(getattr(error, "retriable", False))
+#: errors the client retries by itself: the network, a broker away
+_RETRIED: tuple[type[BaseException], ...] = (OSError, TimeoutError, KafkaConnectionError)
 
 
-def _error_of(record: logging.LogRecord) -> object | None:
-    if record.exc_info and record.exc_info[1] is not None:
-        return record.exc_info[1]
-    args = record.args if isinstance(record.args, tuple) else ()
-    for arg in args:
-        if isinstance(arg, BaseException):
-            return arg
-        if isinstance(arg, type) and issubclass(arg, BaseException):
-            return arg()  # aiokafka passes some error types, not instances
-    return None
+def _retried(record: logging.LogRecord) -> bool:
+    """Whether the error the record carries (its exception, or an error or error type among
+    its arguments: aiokafka passes either) is one the client retries by itself."""
+    candidates: list[object] = [record.exc_info[1] if record.exc_info else None]
+    candidates += record.args if isinstance(record.args, tuple) else ()
+    for value in candidates:
+        kind = value if isinstance(value, type) else type(value)
+        if issubclass(kind, BaseException):
+            return issubclass(kind, _RETRIED) or (
+                issubclass(kind, KafkaError) and bool(getattr(kind, "retriable", False))
+            )
+    return False
 
 
 class KafkaClientLogs(logging.Filter):
@@ -75,7 +71,7 @@ class KafkaClientLogs(logging.Filter):
         site = (record.name, str(record.msg))
         if site in _STARTING:
             level = logging.INFO
-        elif _transient(_error_of(record)):
+        elif _retried(record):
             level = logging.WARNING
         else:
             level = record.levelno
