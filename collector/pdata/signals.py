@@ -27,10 +27,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as PbScope
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric as PbMetric
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource as PbResource
-from opentelemetry.proto.trace.v1.trace_pb2 import Span as PbSpan
 
 from collector.consumererror import DecodeError, TooMuchInRequest
 from collector.pdata import otlp_json_messages, otlp_proto
@@ -196,10 +193,6 @@ def _parse(cls: Any, data: bytes) -> Any:
         raise DecodeError("invalid protobuf: nested too deeply") from None
 
 
-#: OTLP/JSON writes these ``bytes`` fields in hex, where protobuf's JSON mapping has base64
-_HEX_IDS = frozenset({"traceId", "spanId", "parentSpanId"})
-
-
 def _parse_json(cls: Any, data: bytes) -> Any:
     try:
         doc = orjson.loads(data)
@@ -208,8 +201,11 @@ def _parse_json(cls: Any, data: bytes) -> Any:
     return otlp_json_messages.parse(cls, doc)
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 200 else text[:200] + "..."
+def _counted(request: Any, limits: RequestLimits | None) -> bool:
+    """Whether ``request`` may hold more than ``limits`` allow, so that its items and
+    attributes must be counted (in Python, per item): each takes 2 bytes or more of its
+    encoding (a tag and a length), which protobuf measures in C."""
+    return limits is not None and request.ByteSize() > 2 * min(limits.records, limits.attributes)
 
 
 def _check(limits: RequestLimits | None, entries: int, attributes: int) -> None:
@@ -238,7 +234,7 @@ _POINTS = {
 
 def metrics_items(request: Any, limits: RequestLimits | None = None) -> list[DataPoint]:
     """The data points of a parsed ``ExportMetricsServiceRequest``, checked against limits."""
-    if limits is not None:
+    if _counted(request, limits):
         entries = attributes = 0
         for rm in request.resource_metrics:
             entries += 1 + len(rm.scope_metrics)
@@ -270,7 +266,7 @@ def metrics_items(request: Any, limits: RequestLimits | None = None) -> list[Dat
 
 def trace_items(request: Any, limits: RequestLimits | None = None) -> list[Span]:
     """The spans of a parsed ``ExportTraceServiceRequest``, checked against limits."""
-    if limits is not None:
+    if _counted(request, limits):
         entries = attributes = 0
         for rs in request.resource_spans:
             entries += 1 + len(rs.scope_spans)
@@ -354,22 +350,6 @@ BATCH_TYPES: dict[Signal, type[MetricsBatch] | type[TracesBatch]] = {
     Signal.TRACES: TracesBatch,
 }
 
-__all__ = [
-    "BATCH_TYPES",
-    "DECODERS",
-    "Batch",
-    "DataPoint",
-    "MetricsBatch",
-    "Origin",
-    "PbResource",
-    "PbScope",
-    "PbSpan",
-    "Signal",
-    "Span",
-    "TracesBatch",
-    "signal_of",
-]
-
 
 def encode_batch(batch: Batch) -> bytes:
     """A batch of any signal as its OTLP protobuf export request (for queues on disk)."""
@@ -381,6 +361,5 @@ def encode_batch(batch: Batch) -> bytes:
 def decode_batch(signal: Signal | str, tenant: str, payload: bytes) -> Batch:
     """What :func:`encode_batch` wrote, back as a batch of ``signal``."""
     signal = Signal(signal)
-    if signal is Signal.LOGS:
-        return LogBatch(tenant, otlp_proto.decode_request(payload))
-    return BATCH_TYPES[signal](tenant, DECODERS[(signal, "proto")](payload, None))
+    decode = otlp_proto.decode_request if signal is Signal.LOGS else DECODERS[(signal, "proto")]
+    return batch_of(signal, tenant, decode(payload, None))
