@@ -19,9 +19,7 @@ from pydantic import Field
 
 from collector.component import ALL_SIGNALS, ComponentConfig, ComponentID, Factory, Host, Kind
 from collector.consumererror import RetryableError
-from collector.pdata import otlp_json
-from collector.pdata.records import LogBatch
-from collector.pdata.signals import Batch, signal_of
+from collector.pdata.signals import Batch, encode_batch, signal_of
 from collector.telemetry import metrics
 
 TYPE = "file"
@@ -68,9 +66,7 @@ class FileExporter:
     async def consume(self, batch: Batch) -> None:
         if self._fd is None:
             raise RetryableError("exporter is not running", component=str(self.id))
-        line = (
-            otlp_json.encode_request(batch) if isinstance(batch, LogBatch) else batch.to_json()
-        ) + b"\n"
+        line = encode_batch(batch, "json") + b"\n"
         async with self._lock:
             try:
                 await asyncio.to_thread(self._write, self._fd, line)

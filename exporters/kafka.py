@@ -33,9 +33,8 @@ from collector.confmap.units import Duration
 from collector.consumererror import PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.kafka.client import TENANT_HEADER, KafkaClientSettings
-from collector.pdata import otlp_json, otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
-from collector.pdata.signals import Batch, Signal, batch_of, signal_of
+from collector.pdata.signals import Batch, Signal, batch_of, encode_batch, signal_of
 
 Encoding = Literal["otlp_proto", "otlp_json"]
 
@@ -113,7 +112,11 @@ class KafkaExporter:
         )
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
-        self._encoding = {signal: config.destination(signal).encoding for signal in Signal}
+        #: ``proto`` or ``json``, by signal
+        self._encoding = {
+            signal: "proto" if config.destination(signal).encoding == "otlp_proto" else "json"
+            for signal in Signal
+        }
         self.sent_messages = 0
 
     async def start(self, host: Host) -> None:
@@ -252,7 +255,7 @@ class KafkaExporter:
         limit: int,
         out: list[tuple[bytes | None, bytes]],
     ) -> int:
-        value = self._encode(batch_of(signal, tenant, records))
+        value = encode_batch(batch_of(signal, tenant, records), self._encoding[signal])
         if len(value) + (len(key) if key else 0) <= limit:
             out.append((key, value))
             return 0
@@ -262,12 +265,6 @@ class KafkaExporter:
         return self._split(signal, tenant, key, records[:half], limit, out) + self._split(
             signal, tenant, key, records[half:], limit, out
         )
-
-    def _encode(self, batch: Batch) -> bytes:
-        proto = self._encoding[signal_of(batch)] == "otlp_proto"
-        if isinstance(batch, LogBatch):
-            return otlp_proto.encode_request(batch) if proto else otlp_json.encode_request(batch)
-        return batch.to_proto() if proto else batch.to_json()
 
     def _key(self, record: LogRecord) -> str | None:
         for name in self.config.key_attributes:

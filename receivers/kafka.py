@@ -47,7 +47,6 @@ from collector.confmap.units import Duration
 from collector.consumererror import DecodeError, PartialRejection, PermanentError, RetryableError
 from collector.exporterhelper import RetrySettings
 from collector.kafka.client import TENANT_HEADER, KafkaClientSettings
-from collector.pdata import otlp_json, otlp_proto
 from collector.pdata import signals as otlp_signals
 from collector.pdata.signals import Batch, Signal, batch_of, encode_batch, signal_of
 from collector.telemetry import metrics
@@ -149,18 +148,14 @@ class KafkaReceiver:
         #: each topic read, with its signal and decoder
         self._topics: dict[str, tuple[Signal, Any]] = {}
         served = consumer_signals(next_consumer)
-        decode: Any
-        if Signal.LOGS in served:
-            decode = (
-                otlp_proto.decode_request if config.encoding == "otlp_proto"
-                else otlp_json.decode_request
-            )  # fmt: skip
-            self._topics.update((t, (Signal.LOGS, decode)) for t in config.topics)
-        for signal, source in ((Signal.METRICS, config.metrics), (Signal.TRACES, config.traces)):
+        for signal, topics, encoding in (
+            (Signal.LOGS, config.topics, config.encoding),
+            (Signal.METRICS, config.metrics.topics, config.metrics.encoding),
+            (Signal.TRACES, config.traces.topics, config.traces.encoding),
+        ):
             if signal in served:
-                encoding = "proto" if source.encoding == "otlp_proto" else "json"
-                decode = otlp_signals.DECODERS[(signal, encoding)]
-                self._topics.update((t, (signal, decode)) for t in source.topics)
+                decode = otlp_signals.DECODERS[(signal, encoding.removeprefix("otlp_"))]
+                self._topics.update((t, (signal, decode)) for t in topics)
         self.committed: dict[TopicPartition, int] = {}
         self.dead_lettered = 0
         #: since when (monotonic) consuming or delivering has been failing, for health checks

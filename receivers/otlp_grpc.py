@@ -33,6 +33,7 @@ from collector.consumererror import (
     RetryableError,
 )
 from collector.pdata.records import RequestLimits
+from collector.pdata.signals import DECODERS, batch_of
 from collector.telemetry import metrics
 from receivers.otlp_http import OFFLOAD_BYTES
 from receivers.otlp_signals import SignalCodec
@@ -62,7 +63,7 @@ class GrpcExport:
         self.limits = limits
         self.consumer = consumer
         self.codec = codec
-        self._decode = codec.decoders["proto"]
+        self._decode = DECODERS[(codec.signal, "proto")]
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The service's handler; requests stay bytes (our decoder reads them), answers are
@@ -93,7 +94,7 @@ class GrpcExport:
         )
         refused = metrics.of_signal(metrics.receiver_refused, signal).labels(self.component, "grpc")
         try:
-            await self.consumer.consume(self.codec.batch(tenant, records))
+            await self.consumer.consume(batch_of(signal, tenant, records))
         except PartialRejection as exc:
             accepted.inc(len(records) - exc.rejected)
             refused.inc(exc.rejected)

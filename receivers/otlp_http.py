@@ -36,7 +36,7 @@ from collector.consumererror import (
     TooMuchInRequest,
 )
 from collector.pdata.records import RequestLimits
-from collector.pdata.signals import Signal
+from collector.pdata.signals import DECODERS, Signal, batch_of
 from collector.telemetry import metrics
 from receivers.otlp_signals import CODECS, SignalCodec
 
@@ -202,7 +202,7 @@ class OtlpHandler:
                 body = await asyncio.to_thread(decompress, raw, encoding, limit)
             else:
                 body = decompress(raw, encoding, limit)
-            decode = codec.decoders[_DECODERS[media]]
+            decode = DECODERS[(codec.signal, _DECODERS[media])]
             limits = self.settings.limits
             if len(body) > OFFLOAD_BYTES:  # keep the event loop serving while it decodes
                 records = await asyncio.to_thread(decode, body, limits)
@@ -224,7 +224,7 @@ class OtlpHandler:
                 component, "http"
             )
             try:
-                await self.consumer.consume(codec.batch(tenant, records))
+                await self.consumer.consume(batch_of(codec.signal, tenant, records))
             except PartialRejection as exc:
                 accepted.inc(len(records) - exc.rejected)
                 refused.inc(exc.rejected)

@@ -1,9 +1,9 @@
-"""What differs between the three OTLP signals at the receiver: the decoders, the batch the
-records go in, the gRPC service, and the response with its ``partial_success`` field."""
+"""What differs between the three OTLP signals at the receiver: the gRPC service, and the
+response with its ``partial_success`` field (the decoders and batches are
+``collector.pdata.signals``'s)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,11 +13,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.pdata import otlp_json, otlp_proto, signals
-from collector.pdata.records import LogBatch, RequestLimits
-from collector.pdata.signals import Batch, Signal
-
-Decode = Callable[[bytes, RequestLimits | None], list[Any]]
+from collector.pdata.signals import Signal
 
 
 @dataclass(frozen=True)
@@ -25,9 +21,6 @@ class SignalCodec:
     signal: Signal
     #: the gRPC service, ``opentelemetry.proto.collector.<x>.v1.<X>Service``
     service: str
-    #: by encoding: ``proto`` or ``json``
-    decoders: dict[str, Decode]
-    batch: Callable[[str, list[Any]], Batch]
     response: Any
     #: the field of ``partial_success`` that counts what was refused
     rejected_field: str
@@ -50,24 +43,18 @@ CODECS: dict[Signal, SignalCodec] = {
     Signal.LOGS: SignalCodec(
         Signal.LOGS,
         "opentelemetry.proto.collector.logs.v1.LogsService",
-        {"proto": otlp_proto.decode_request, "json": otlp_json.decode_request},
-        LogBatch,
         ExportLogsServiceResponse,
         "rejected_log_records",
     ),
     Signal.METRICS: SignalCodec(
         Signal.METRICS,
         "opentelemetry.proto.collector.metrics.v1.MetricsService",
-        {"proto": signals.decode_metrics, "json": signals.decode_metrics_json},
-        signals.MetricsBatch,
         ExportMetricsServiceResponse,
         "rejected_data_points",
     ),
     Signal.TRACES: SignalCodec(
         Signal.TRACES,
         "opentelemetry.proto.collector.trace.v1.TraceService",
-        {"proto": signals.decode_traces, "json": signals.decode_traces_json},
-        signals.TracesBatch,
         ExportTraceServiceResponse,
         "rejected_spans",
     ),

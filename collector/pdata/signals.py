@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric as PbMetric
 
 from collector.consumererror import DecodeError, TooMuchInRequest
-from collector.pdata import otlp_json_messages, otlp_proto
+from collector.pdata import otlp_json, otlp_json_messages, otlp_proto
 from collector.pdata.records import LogBatch, RequestLimits
 
 _Item = TypeVar("_Item", "DataPoint", "Span")
@@ -339,6 +339,8 @@ def _to_json(message: Any) -> bytes:
 
 #: the decoders of a request body, by signal and encoding (``proto`` or ``json``)
 DECODERS: dict[tuple[Signal, str], Callable[[bytes, RequestLimits | None], list[Any]]] = {
+    (Signal.LOGS, "proto"): otlp_proto.decode_request,
+    (Signal.LOGS, "json"): otlp_json.decode_request,
     (Signal.METRICS, "proto"): decode_metrics,
     (Signal.METRICS, "json"): decode_metrics_json,
     (Signal.TRACES, "proto"): decode_traces,
@@ -351,15 +353,16 @@ BATCH_TYPES: dict[Signal, type[MetricsBatch] | type[TracesBatch]] = {
 }
 
 
-def encode_batch(batch: Batch) -> bytes:
-    """A batch of any signal as its OTLP protobuf export request (for queues on disk)."""
+def encode_batch(batch: Batch, encoding: str = "proto") -> bytes:
+    """A batch of any signal as its OTLP export request, in ``encoding`` (``proto`` or
+    ``json``): what the disk queue, Kafka and the file exporter write."""
     if isinstance(batch, LogBatch):
-        return otlp_proto.encode_request(batch)
-    return batch.to_proto()
+        codec = otlp_proto if encoding == "proto" else otlp_json
+        return codec.encode_request(batch)
+    return batch.to_proto() if encoding == "proto" else batch.to_json()
 
 
 def decode_batch(signal: Signal | str, tenant: str, payload: bytes) -> Batch:
     """What :func:`encode_batch` wrote, back as a batch of ``signal``."""
     signal = Signal(signal)
-    decode = otlp_proto.decode_request if signal is Signal.LOGS else DECODERS[(signal, "proto")]
-    return batch_of(signal, tenant, decode(payload, None))
+    return batch_of(signal, tenant, DECODERS[(signal, "proto")](payload, None))
