@@ -39,9 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, ClassVar
 
@@ -55,7 +56,7 @@ from collector.exporterhelper import QueuedSender, QueueSettings, RetrySettings
 from collector.exporterhelper.disk_queue import QueuedBatch
 from collector.pdata import otlp_proto
 from collector.pdata.records import LogBatch, LogRecord
-from collector.pdata.signals import Batch, DataPoint, MetricsBatch, Span, TracesBatch
+from collector.pdata.signals import Batch, DataPoint, MetricsBatch, Span
 from collector.sessions.clickhouse import (
     ClickHouseSettings,
     Store,
@@ -80,6 +81,8 @@ MAX_INSERT_RECORDS = 50_000
 #: seconds between two reads of the store's count of values stored empty
 OUT_OF_RANGE_POLL = 10.0
 log = structlog.get_logger(__name__)
+#: stores (store, tenant, records): raises DataRefused when the data is at fault
+Insert = Callable[[Any, str, list[Any]], Awaitable[None]]
 
 
 class ClickHouseExporterConfig(ClickHouseSettings):
@@ -230,103 +233,57 @@ class ClickHouseExporter:
             await self.sender.export(batch)
 
     async def _send(self, batch: Batch) -> None:
-        """Store the batch; records ClickHouse refuses are isolated and handed back."""
-        if isinstance(batch, MetricsBatch | TracesBatch):
-            await self._send_signal(batch)
-            return
+        """Store the batch; records (data points, spans) ClickHouse refuses are isolated and
+        handed back, all the others stored."""
         store = self.store
         if store is None:
             raise RetryableError("not connected to ClickHouse", component=str(self.id))
+        insert: Insert
+        name: Callable[[Any], str]
+        if isinstance(batch, LogBatch):
+            insert, what, name = self._insert, "log records", describe
+        else:
+            build: otel_signals.Build = (
+                otel_signals.metric_inserts
+                if isinstance(batch, MetricsBatch)
+                else otel_signals.span_inserts
+            )
+            insert = functools.partial(self._insert_signal, build=build)
+            what = "data points" if isinstance(batch, MetricsBatch) else "spans"
+            name = describe_item
+        records: list[Any] = batch.records
         try:
-            await self._insert(store, batch.tenant, batch.records)
+            await insert(store, batch.tenant, records)
         except DataRefused as first:
-            refused = await self._isolate(store, batch.tenant, batch.records, first)
+            refused = await self._isolate(insert, store, batch.tenant, records, first)
             self._rejected.inc(len(refused))
-            records = [r for r, _ in refused]
             record, error = refused[0]
             message = (
-                f"{len(refused)} of {len(batch)} log records refused by ClickHouse; the first: "
-                f"{describe(record)}: {error.reason}"
-            )
-            log.error(
-                "records refused by ClickHouse; the others of the batch are stored",
-                component=str(self.id),
-                tenant=batch.tenant,
-                refused=len(refused),
-                log_records=len(batch),
-                code=error.code,
-                first=describe(record),
-                error=error.reason,
-            )
-            raise PartialRejection(
-                len(refused), message, component=str(self.id), records=records
-            ) from None
-
-    async def _send_signal(self, batch: MetricsBatch | TracesBatch) -> None:
-        """Store data points or spans in the OpenTelemetry Collector's tables
-        (:mod:`collector.sessions.clickhouse.otel_signals`); those ClickHouse refuses are
-        isolated as log records are, and handed back."""
-        store = self.store
-        if store is None:
-            raise RetryableError("not connected to ClickHouse", component=str(self.id))
-        build: otel_signals.Build = (
-            otel_signals.metric_inserts
-            if isinstance(batch, MetricsBatch)
-            else otel_signals.span_inserts
-        )
-        items: list[Any] = batch.records
-        try:
-            await self._insert_signal(store, build, batch.tenant, items)
-        except DataRefused as first:
-            refused = await self._isolate_signal(store, build, batch.tenant, items, first)
-            self._rejected.inc(len(refused))
-            item, error = refused[0]
-            what = "data points" if isinstance(batch, MetricsBatch) else "spans"
-            message = (
                 f"{len(refused)} of {len(batch)} {what} refused by ClickHouse; the first: "
-                f"{describe_item(item)}: {error.reason}"
+                f"{name(record)}: {error.reason}"
             )
             log.error(
                 f"{what} refused by ClickHouse; the others of the batch are stored",
                 component=str(self.id),
                 tenant=batch.tenant,
                 refused=len(refused),
-                items=len(batch),
+                records=len(batch),
                 code=error.code,
-                first=describe_item(item),
+                first=name(record),
                 error=error.reason,
             )
             raise PartialRejection(
-                len(refused), message, component=str(self.id), records=[i for i, _ in refused]
+                len(refused), message, component=str(self.id), records=[r for r, _ in refused]
             ) from None
 
     async def _insert_signal(
-        self, store: Store, build: otel_signals.Build, tenant: str, items: list[Any]
+        self, store: Store, tenant: str, items: list[Any], *, build: otel_signals.Build
     ) -> None:
-        """One INSERT per table of ``items``, built and run on the store's thread."""
+        """Store data points or spans: one INSERT per table, built and run on the store's
+        thread; :class:`DataRefused` when the data is at fault."""
         await self._classified(
             store.call(_insert_tables, store, build, tenant, items, self._settings()), len(items)
         )
-
-    async def _isolate_signal(
-        self,
-        store: Store,
-        build: otel_signals.Build,
-        tenant: str,
-        items: list[Any],
-        failed: DataRefused,
-    ) -> list[tuple[Any, DataRefused]]:
-        """Halve ``items`` until the ones that fail alone are found; store the others."""
-        if len(items) == 1:
-            return [(items[0], failed)]
-        refused: list[tuple[Any, DataRefused]] = []
-        middle = len(items) // 2
-        for half in (items[:middle], items[middle:]):
-            try:
-                await self._insert_signal(store, build, tenant, half)
-            except DataRefused as exc:
-                refused.extend(await self._isolate_signal(store, build, tenant, half, exc))
-        return refused
 
     async def _send_encoded(self, items: list[QueuedBatch]) -> None:
         """Store queued batches as the disk queue keeps them, in one insert, decoding nothing
@@ -346,19 +303,19 @@ class ClickHouseExporter:
             raise PermanentError(exc.reason, component=str(self.id)) from None
 
     async def _isolate(
-        self, store: Store, tenant: str, records: list[LogRecord], failed: DataRefused
-    ) -> list[tuple[LogRecord, DataRefused]]:
-        """Split ``records`` (whose insert failed with ``failed``) until the records that
+        self, insert: Insert, store: Store, tenant: str, records: list[Any], failed: DataRefused
+    ) -> list[tuple[Any, DataRefused]]:
+        """Split ``records`` (whose ``insert`` failed with ``failed``) until the records that
         fail alone are found; store all the others. Retryable errors propagate."""
         if len(records) == 1:
             return [(records[0], failed)]
-        refused: list[tuple[LogRecord, DataRefused]] = []
+        refused: list[tuple[Any, DataRefused]] = []
         middle = len(records) // 2
         for half in (records[:middle], records[middle:]):
             try:
-                await self._insert(store, tenant, half)
+                await insert(store, tenant, half)
             except DataRefused as exc:
-                refused.extend(await self._isolate(store, tenant, half, exc))
+                refused.extend(await self._isolate(insert, store, tenant, half, exc))
         return refused
 
     async def _insert(self, store: Store, tenant: str, records: list[LogRecord]) -> None:
