@@ -254,6 +254,12 @@ def _attributes(kvs: object) -> Attributes:
     return out
 
 
+def attributes_of(kvs: object) -> Attributes:
+    """Protobuf ``KeyValue`` messages (of a span, a data point, a resource...) as the record
+    shape's attributes: plain Python values."""
+    return _attributes(kvs)
+
+
 def _value(v: PbAnyValue) -> AnyValue:
     kind = v.WhichOneof("value")
     if kind == "string_value":

@@ -26,12 +26,12 @@ point or span stored twice is one row after a merge or with ``FINAL``.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from collector.pdata.otlp_proto import attributes_of
 from collector.pdata.signals import DataPoint, Span
-from collector.sessions.clickhouse.rows import TIME_MAX_NS, as_string
+from collector.sessions.clickhouse.rows import TIME_MAX_NS, stringify
 
 #: the columns every metrics table shares, in insert order
 _METRIC_HEAD = (
@@ -265,35 +265,7 @@ def hex_id(raw: bytes) -> str:
 
 def attributes(kvs: Iterable[Any]) -> dict[str, str]:
     """OTLP ``KeyValue`` messages as a map of strings (the rules of ``otel_logs``)."""
-    out: dict[str, str] = {}
-    for kv in kvs:
-        v = kv.value
-        text = v.string_value
-        out[kv.key] = text if text or v.WhichOneof("value") == "string_value" else _text(v)
-    return out
-
-
-def _text(v: Any) -> str:
-    kind = v.WhichOneof("value")
-    if kind in ("array_value", "kvlist_value"):
-        return as_string(_value(v))
-    if kind == "bytes_value":
-        return base64.b64encode(v.bytes_value).decode("ascii")
-    if kind is None:
-        return ""
-    return as_string(getattr(v, kind))
-
-
-def _value(v: Any) -> Any:
-    """An ``AnyValue`` as a Python value (its nesting is bounded by the decoder's limits)."""
-    kind = v.WhichOneof("value")
-    if kind == "array_value":
-        return [_value(x) for x in v.array_value.values]
-    if kind == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in v.kvlist_value.values}
-    if kind is None:
-        return None
-    return getattr(v, kind)
+    return stringify(attributes_of(kvs))
 
 
 #: what an insert of each signal runs: (table, columns) pairs
