@@ -288,3 +288,110 @@ def test_the_drainer_reads_from_disk_no_more_than_its_record_and_byte_bounds(
     assert ids(queue.peek(10, max_bytes=1)) == [0]
     assert ids(queue.peek(2)) == [0, 1]
     assert [len(item.payload) for item in queue.peek(10)] == [10, 10, 10, 50, 10]
+
+
+# -- metrics and traces in the queue ----------------------------------------------------------
+
+CAPTURE = Path(__file__).parents[2] / "data" / "claude-code-2.1.197-write" / "grpc"
+
+
+def test_a_queue_file_from_before_signals_opens_with_its_batches_as_logs(tmp_path: Path) -> None:
+    """A queue written before the ``signal`` column existed gains it; its batches are logs."""
+    import sqlite3
+
+    from collector.exporterhelper.disk_queue import DiskQueue
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE queue (id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, "
+               "records INTEGER NOT NULL, payload BLOB NOT NULL)")  # fmt: skip
+    db.execute("CREATE TABLE dead_letter (id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT "
+               "NOT NULL, records INTEGER NOT NULL, payload BLOB NOT NULL, error TEXT NOT NULL, "
+               "at TEXT NOT NULL DEFAULT '')")  # fmt: skip
+    db.execute("INSERT INTO queue (tenant, records, payload) VALUES ('acme', 3, x'0a00')")
+    db.commit()
+    db.close()
+    queue = DiskQueue(path, 10)
+    try:
+        queue.put("acme", b"metrics", 10, "metrics")
+        old, new = queue.peek(2)
+        assert (old.tenant, old.records, old.signal) == ("acme", 3, "logs")
+        assert (new.records, new.signal) == (10, "metrics")
+    finally:
+        queue.close()
+
+
+async def test_write_ahead_queues_metrics_between_logs_and_sends_each_as_its_signal(
+    tmp_path: Path,
+) -> None:
+    """Logs drain through send_encoded; a queued metrics batch comes back whole, through
+    send, in its turn."""
+    from collector.exporterhelper.disk_queue import QueuedBatch
+    from collector.pdata.signals import MetricsBatch, decode_metrics
+
+    order: list[str] = []
+
+    async def send(b: object) -> None:
+        assert isinstance(b, MetricsBatch)
+        order.append(f"metrics:{len(b)}:{b.tenant}")
+
+    async def send_encoded(items: list[QueuedBatch]) -> None:
+        order.extend(f"{item.signal}:{item.records}" for item in items)
+
+    queue = QueueSettings(storage=str(tmp_path), queue_size=100, write_ahead=True)
+    s = QueuedSender(ComponentID("clickhouse", "mixed"), send, FAST, queue,
+                     send_encoded=send_encoded)  # fmt: skip
+    points = decode_metrics((CAPTURE / "metrics.pb").read_bytes())
+    await s.start()
+    try:
+        await s.export(batch(1))
+        await s.export(MetricsBatch("globex", points))
+        await s.export(batch(2))
+        await eventually(lambda: s.queued_batches == 0)
+    finally:
+        await s.shutdown()
+    assert [e for e in order if e.startswith("metrics")] == ["metrics:10:globex"]
+    assert order.index("metrics:10:globex") == 1  # in its turn, between the two logs
+    assert order.count("logs:1") == 2
+
+
+async def test_a_refused_data_point_is_dead_lettered_as_metrics(tmp_path: Path) -> None:
+    """The refused points of a queued metrics batch are kept as an
+    ``ExportMetricsServiceRequest`` with the signal ``metrics``; the others are delivered."""
+    import sqlite3
+
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+    )
+
+    from collector.consumererror import PartialRejection
+    from collector.pdata.signals import MetricsBatch, decode_metrics
+
+    up = False
+
+    async def send(b: object) -> None:
+        assert isinstance(b, MetricsBatch)
+        if not up:
+            raise RetryableError("down")
+        raise PartialRejection(1, "one point refused", records=[b.records[0]])
+
+    s = QueuedSender(ComponentID("clickhouse", "dl"), send, FAST,
+                     QueueSettings(storage=str(tmp_path), queue_size=10))  # fmt: skip
+    points = decode_metrics((CAPTURE / "metrics.pb").read_bytes())
+    await s.start()
+    try:
+        await s.export(MetricsBatch("acme", points))
+        assert s.queued_batches == 1
+        up = True
+        await eventually(lambda: s.queued_batches == 0)
+    finally:
+        await s.shutdown()
+    db = sqlite3.connect(next(tmp_path.glob("*.sqlite")))
+    ((signal, records, payload),) = db.execute(
+        "SELECT signal, records, payload FROM dead_letter"
+    ).fetchall()
+    db.close()
+    assert (signal, records) == ("metrics", 1)
+    kept = ExportMetricsServiceRequest.FromString(payload)
+    metric = kept.resource_metrics[0].scope_metrics[0].metrics[0]
+    assert metric.name == points[0].metric.name and len(metric.sum.data_points) == 1
