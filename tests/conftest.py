@@ -149,9 +149,13 @@ def store_endpoint(tmp_path: Path) -> dict[str, Any]:
     return {"endpoint": f"chdb://{tmp_path / 'clickhouse'}"}
 
 
-def storage_config(keys_file: Path, store: dict[str, Any], **batch: Any) -> dict[str, Any]:
-    """otlp (apikeys) -> cowork -> batch -> clickhouse, with sessions_api."""
-    return {
+def storage_config(
+    keys_file: Path, store: dict[str, Any], *, all_signals: bool = False, **batch: Any
+) -> dict[str, Any]:
+    """otlp (apikeys) -> cowork -> batch -> clickhouse, with sessions_api. With
+    ``all_signals``, as the built-in default: logs through cowork -> redaction -> batch,
+    metrics through batch, traces through redaction -> batch."""
+    raw: dict[str, Any] = {
         "extensions": {
             "apikeys": {"keys_file": str(keys_file), "reload_interval": "50ms"},
             "sessions_api": {"endpoint": "127.0.0.1:0", "auth": "apikeys"},
@@ -170,6 +174,14 @@ def storage_config(keys_file: Path, store: dict[str, Any], **batch: Any) -> dict
             },
         },
     }
+    if all_signals:
+        raw["processors"]["redaction"] = {}
+        pipelines = raw["service"]["pipelines"]
+        pipelines["logs"]["processors"] = ["cowork", "redaction", "batch"]
+        for signal, processors in (("metrics", ["batch"]), ("traces", ["redaction", "batch"])):
+            pipelines[signal] = {"receivers": ["otlp"], "processors": processors,
+                                 "exporters": ["clickhouse"]}  # fmt: skip
+    return raw
 
 
 @pytest.fixture(scope="session")

@@ -160,14 +160,8 @@ async def test_a_real_claude_code_exports_metrics_and_traces_reach_its_session(
 ) -> None:
     """Logs, metrics and traces of one run, each sent twice: the session API shows the
     lines the CLI wrote, its active time and its one trace, exactly once each."""
-    raw = storage_config(keys_file, store_endpoint)
+    raw = storage_config(keys_file, store_endpoint, all_signals=True)
     raw["receivers"]["otlp"]["protocols"] = {"grpc": {"endpoint": "127.0.0.1:0"}}
-    raw["processors"]["redaction"] = {}
-    pipelines = raw["service"]["pipelines"]
-    pipelines["metrics"] = {"receivers": ["otlp"], "processors": ["batch"],
-                            "exporters": ["clickhouse"]}  # fmt: skip
-    pipelines["traces"] = {"receivers": ["otlp"], "processors": ["redaction", "batch"],
-                           "exporters": ["clickhouse"]}  # fmt: skip
     running = await start_collector(raw)
     for _ in range(2):
         for signal in ("logs", "metrics", "traces"):

@@ -505,13 +505,7 @@ async def filled(
       one generated session before the time range and one across its start;
     - ``globex``: 5 generated sessions of three prompt cycles.
     """
-    raw = storage_config(keys_file, store_endpoint)
-    raw["processors"]["redaction"] = {}
-    pipelines = raw["service"]["pipelines"]
-    pipelines["logs"]["processors"] = ["cowork", "redaction", "batch"]
-    for signal in ("metrics", "traces"):
-        pipelines[signal] = {"receivers": ["otlp"], "processors": ["batch"],
-                             "exporters": ["clickhouse"]}  # fmt: skip
+    raw = storage_config(keys_file, store_endpoint, all_signals=True)
     running = await start_collector(raw)
     keys = {org: await running.key(org=org) for org in ("solo", "acme", "globex")}
     sent = Sent()
@@ -1017,13 +1011,7 @@ async def test_the_collector_dashboards_metrics_are_in_a_real_scrape(
     request; every metric the Prometheus dashboard names is in its /metrics, and those this
     traffic moves have samples."""
     doc = dashboard("collector.json")
-    raw = storage_config(keys_file, store_endpoint)
-    raw["processors"]["redaction"] = {}
-    pipelines = raw["service"]["pipelines"]
-    pipelines["logs"]["processors"] = ["cowork", "redaction", "batch"]
-    for signal in ("metrics", "traces"):
-        pipelines[signal] = {"receivers": ["otlp"], "processors": ["batch"],
-                             "exporters": ["clickhouse"]}  # fmt: skip
+    raw = storage_config(keys_file, store_endpoint, all_signals=True)
     running = await start_collector(raw)
     key = await running.key()
     leaked = b"use ANTHROPIC_API_KEY=sk-ant-api03-Xy7KqP2mN8vR4tL1wZ9bC3dF6gH0jA5sE"
